@@ -1,0 +1,29 @@
+# Every target builds .venv (Python 3.11) on first use, so a fresh clone needs only `make <target>`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export QIEEMO_DATA ?= $(abspath ../shared/data)
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+# pip 23.x is kept on purpose: newer pip refuses a transitive ESPnet extra (ci_sdr) that names a git URL.
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "pip<24" "setuptools<74" wheel
+	$(PY) -m pip install -q -e ".[test,onnx,demo]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	cd egs2/emodb_qieemo/emo1 && ./run.sh
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) *.egg-info
