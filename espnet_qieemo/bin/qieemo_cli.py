@@ -1,0 +1,167 @@
+"""``qieemo``: emotion recognition on audio files with a packed model (``emo_pack`` zip).
+
+    qieemo predict MODEL.zip a.wav b.flac some_dir/ [--format jsonl|csv] [--batch-size N]
+    qieemo timeline MODEL.zip conversation.wav [--fixed-window S --overlap S]
+    qieemo export MODEL.zip model.onnx
+
+``predict`` writes one record per file; a file that cannot be classified gets a record
+with its ``error`` and the exit status is 1. Progress goes to stderr, records to stdout
+(or ``--output``, written atomically).
+"""
+import argparse
+import csv
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterable, Iterator, List, Optional, Sequence
+
+from espnet_qieemo.bin.emo_inference import Record, Speech2Emotion
+from espnet_qieemo.utils import audio, vad
+from espnet_qieemo.utils.fileio import atomic_write
+from espnet_qieemo.utils.progress import Progress
+
+
+class RecordWriter:
+    """jsonl or csv rows: identification columns, label, one probability per class, text, error."""
+
+    def __init__(self, stream: IO, fmt: str, labels: Sequence[str], id_fields: Sequence[str], with_text: bool):
+        self.stream, self.fmt, self.labels = stream, fmt, list(labels)
+        self.fields = [*id_fields, "label", *(f"p_{c}" for c in labels), *(["text"] if with_text else []), "error"]
+        self.with_text = with_text
+        if fmt == "csv":
+            self.csv = csv.DictWriter(stream, fieldnames=self.fields)
+            self.csv.writeheader()
+
+    def write(self, ids: dict, record: Record) -> None:
+        if self.fmt == "jsonl":
+            row = dict(ids)
+            if record.result is None:
+                row["error"] = record.error
+            else:
+                row.update(label=record.result.label, probs=record.result.probs)
+                if self.with_text:
+                    row["text"] = record.result.text
+            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        row = dict(ids, error=record.error or "")
+        if record.result is not None:
+            row.update(label=record.result.label, **{f"p_{c}": f"{record.result.probs[c]:.6f}" for c in self.labels})
+            if self.with_text:
+                row["text"] = record.result.text
+        self.csv.writerow(row)
+
+
+@contextmanager
+def open_output(path: Optional[Path]) -> Iterator[IO]:
+    if path is None:
+        yield sys.stdout
+    else:
+        with atomic_write(path) as f:
+            yield f
+
+
+def _model(args: argparse.Namespace) -> Speech2Emotion:
+    return Speech2Emotion.from_pretrained(args.model, device=args.device,
+                                          batch_size=getattr(args, "batch_size", 8))
+
+
+def predict(args: argparse.Namespace) -> int:
+    s2e = _model(args)
+    files = list(audio.expand_inputs(args.inputs))
+    if not files:
+        print("qieemo predict: no audio files found in the given inputs", file=sys.stderr)
+        return 1
+    failed = 0
+    records = s2e.classify_sources(s2e.file_sources(files, args.max_seconds), args.with_text,
+                                   Progress(len(files), "files"))
+    with open_output(args.output) as out:
+        writer = RecordWriter(out, args.format, s2e.labels, ["file"], args.with_text)
+        for record in records:
+            failed += record.result is None
+            writer.write({"file": record.key}, record)
+    if failed:
+        print(f"qieemo predict: {failed} of {len(files)} file(s) failed (see their 'error')", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def timeline(args: argparse.Namespace) -> int:
+    s2e = _model(args)
+    try:
+        segments = vad.file_segments(args.audio, args.fixed_window, args.overlap)
+    except audio.AudioError as err:
+        print(f"qieemo timeline: {args.audio}: {err}", file=sys.stderr)
+        return 1
+    if not segments:
+        print(f"qieemo timeline: {args.audio}: no speech found", file=sys.stderr)
+        return 1
+    records = s2e.classify_sources(s2e.segment_sources(args.audio, segments), args.with_text,
+                                   Progress(len(segments), "segments"))
+    classified = 0
+    with open_output(args.output) as out:
+        writer = RecordWriter(out, args.format, s2e.labels, ["start", "end"], args.with_text)
+        for seg, record in zip(segments, records):
+            classified += record.result is not None
+            writer.write({"start": round(seg.start, 3), "end": round(seg.end, 3)}, record)
+    return 0 if classified else 1
+
+
+def export(args: argparse.Namespace) -> int:
+    from espnet_qieemo.bin.emo_export import export_onnx
+
+    export_onnx(_model(args), args.onnx, opset=args.opset)
+    print(f"qieemo export: wrote {args.onnx}", file=sys.stderr)
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="packed model (zip from espnet_qieemo.bin.emo_pack)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+
+
+def _records_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    parser.add_argument("--output", "-o", type=Path, help="write records here instead of stdout")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--with-text", action="store_true",
+                        help="add the transcript from the same encoder pass (models with ASR heads)")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qieemo", description="Speech emotion recognition (Qieemo, ESPnet)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="one record per audio file")
+    _common(p)
+    p.add_argument("inputs", nargs="+", help="audio files or directories (searched recursively)")
+    p.add_argument("--max-seconds", type=float, default=120.0,
+                   help="refuse longer files (classify them with `qieemo timeline`)")
+    _records_options(p)
+    p.set_defaults(func=predict)
+    t = sub.add_parser("timeline", help="(start, end, label, probabilities) per speech segment of a long file")
+    _common(t)
+    t.add_argument("audio", type=Path)
+    t.add_argument("--fixed-window", type=float, help="seconds; fixed windows instead of voice activity")
+    t.add_argument("--overlap", type=float, default=0.0, help="seconds of overlap between fixed windows")
+    _records_options(t)
+    t.set_defaults(func=timeline)
+    e = sub.add_parser("export", help="ONNX: features -> class probabilities, classifier head included")
+    _common(e)
+    e.add_argument("onnx", type=Path)
+    e.add_argument("--opset", type=int, default=17)
+    e.set_defaults(func=export)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = get_parser().parse_args(argv)
+    if getattr(args, "batch_size", 1) < 1:
+        sys.exit("qieemo: --batch-size must be >= 1")
+    try:
+        status = args.func(args)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"qieemo {args.command}: {err}")
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
