@@ -1,0 +1,24 @@
+"""Train an emotion model (EmotionTask) with ESPnet's trainer.
+
+Example::
+
+    python -m espnet_qieemo.bin.emo_train --config conf/train_emo_qieemo.yaml \
+        --asr_init exp/asr_train_asr_efficient_conformer --label_list data/labels \
+        --train_data_path_and_name_and_type dump/train/wav.scp,speech,sound \
+        --train_data_path_and_name_and_type dump/train/emotion,emotion,text ...
+"""
+from typing import List, Optional
+
+from espnet_qieemo.tasks.emotion import EmotionTask
+
+
+def get_parser():
+    return EmotionTask.get_parser()
+
+
+def main(cmd: Optional[List[str]] = None) -> None:
+    EmotionTask.main(cmd=cmd)
+
+
+if __name__ == "__main__":
+    main()

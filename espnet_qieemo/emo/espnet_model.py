@@ -1,0 +1,172 @@
+"""ESPnetEmotionModel: an ASR encoder's blocks -> fusion (MMF) -> CMA -> pooling -> classes."""
+from contextlib import nullcontext
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from typeguard import typechecked
+
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+from espnet_qieemo.asr.encoder.block_outputs import BlockOutput, BlockOutputCollector
+from espnet_qieemo.emo.cma import CrossModalAttention
+from espnet_qieemo.emo.mmf import AbsFusion
+from espnet_qieemo.emo.pooling import EmotionClassifier
+
+
+class RecallTally:
+    """Confusion counts over a whole epoch, so UA is the true per-class recall mean."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+
+    def add(self, target: torch.Tensor, pred: torch.Tensor) -> None:
+        n = self.confusion.size(0)
+        flat = (target.cpu() * n + pred.cpu()).long()
+        self.confusion += torch.bincount(flat, minlength=n * n).view(n, n)
+
+    def unweighted_accuracy(self) -> float:
+        """Mean recall over the classes that occur (NaN when nothing was counted)."""
+        support = self.confusion.sum(1)
+        present = support > 0
+        if not present.any():
+            return float("nan")
+        recall = self.confusion.diag()[present].double() / support[present].double()
+        return float(recall.mean())
+
+
+class ESPnetEmotionModel(AbsESPnetModel):
+    """Emotion classifier on top of any ESPnet encoder that keeps its blocks in ``encoders``.
+
+    ``freeze_encoder_steps``: the frontend+encoder get no gradient during the first N
+    training forward passes (N optimizer steps with accum_grad 1), so the new modules settle
+    before the pretrained encoder is changed. The count is a buffer, so resuming keeps it.
+    ``ctc``/``decoder``/``token_list`` are the ASR heads kept by ``keep_asr_heads``; they are
+    frozen and only used for transcripts at inference.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        labels: Sequence[str],
+        frontend: Optional[AbsFrontend],
+        specaug: Optional[AbsSpecAug],
+        normalize: Optional[AbsNormalize],
+        encoder: AbsEncoder,
+        fusion: AbsFusion,
+        attention: Optional[CrossModalAttention],
+        classifier: EmotionClassifier,
+        class_weights: Optional[Sequence[float]] = None,
+        freeze_encoder_steps: int = 0,
+        ctc: Optional[torch.nn.Module] = None,
+        decoder: Optional[torch.nn.Module] = None,
+        token_list: Optional[Sequence[str]] = None,
+    ) -> None:
+        super().__init__()
+        self.labels: List[str] = list(labels)
+        self.frontend = frontend
+        self.specaug = specaug
+        self.normalize = normalize
+        self.encoder = encoder
+        self.fusion = fusion
+        self.attention = attention
+        self.classifier = classifier
+        self.freeze_encoder_steps = freeze_encoder_steps
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        if class_weights is not None and len(class_weights) != len(self.labels):
+            raise ValueError(
+                f"class_weights has {len(class_weights)} values but there are "
+                f"{len(self.labels)} labels {self.labels}"
+            )
+        weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
+        self.register_buffer("class_weights", weights, persistent=False)
+        self.ctc = ctc
+        self.decoder = decoder
+        self.token_list = None if token_list is None else list(token_list)
+        for head in (ctc, decoder):
+            if head is not None:
+                head.requires_grad_(False)
+        self.tally: Optional[RecallTally] = None
+
+    # ---- encoding -------------------------------------------------------------------
+    def _extract_feats(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Frontend features, computed utterance by utterance.
+
+        An STFT frontend pads the signal's end by reflection; inside a zero-padded batch the
+        last frames would see zeros instead, so a batch would change an utterance's features.
+        """
+        speech = speech[:, : int(speech_lengths.max())]
+        if self.frontend is None:
+            return speech, speech_lengths
+        feats = [
+            self.frontend(speech[i : i + 1, : int(n)], speech_lengths[i : i + 1])
+            for i, n in enumerate(speech_lengths)
+        ]
+        lens = torch.cat([f[1] for f in feats])
+        padded = speech.new_zeros(len(feats), int(lens.max()), feats[0][0].size(-1))
+        for i, (f, n) in enumerate(feats):
+            padded[i, : int(n[0])] = f[0, : int(n[0])]
+        return padded, lens
+
+    def _encoder_frozen(self) -> bool:
+        return self.training and int(self.num_updates) < self.freeze_encoder_steps
+
+    def encode_blocks(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, List[BlockOutput]]:
+        """Frontend + encoder; returns the final output (PPG), its lengths and every block."""
+        with torch.no_grad() if self._encoder_frozen() else nullcontext():
+            feats, feats_lens = self._extract_feats(speech, speech_lengths)
+            if self.specaug is not None and self.training:
+                feats, feats_lens = self.specaug(feats, feats_lens)
+            if self.normalize is not None:
+                feats, feats_lens = self.normalize(feats, feats_lens)
+            with BlockOutputCollector(self.encoder) as collector:
+                enc_out, enc_lens, _ = self.encoder(feats, feats_lens)
+        if isinstance(enc_out, tuple):  # encoders with intermediate CTC outputs
+            enc_out = enc_out[0]
+        return enc_out, enc_lens, collector.outputs
+
+    def classify_blocks(
+        self, enc_out: torch.Tensor, enc_lens: torch.Tensor, blocks: List[BlockOutput]
+    ) -> torch.Tensor:
+        """Fusion -> (CMA) -> pooling -> logits (B, num_classes)."""
+        emo, emo_lens = self.fusion(blocks)
+        if self.attention is not None:
+            emo, emo_lens = self.attention(emo, emo_lens, enc_out, enc_lens)
+        return self.classifier(emo, emo_lens)
+
+    def classify(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> torch.Tensor:
+        return self.classify_blocks(*self.encode_blocks(speech, speech_lengths))
+
+    # ---- training -------------------------------------------------------------------
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        emotion: torch.Tensor,
+        emotion_lengths: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        target = emotion.view(emotion.size(0), -1)[:, 0].long()
+        logits = self.classify(speech, speech_lengths)
+        loss = torch.nn.functional.cross_entropy(logits, target, weight=self.class_weights)
+        pred = logits.argmax(-1)
+        if self.training:
+            self.num_updates += 1
+        if self.tally is not None:
+            self.tally.add(target, pred)
+        stats = dict(loss=loss.detach(), acc=(pred == target).float().mean().detach())
+        batch_size = torch.tensor(speech.size(0), device=loss.device)
+        return loss, stats, batch_size
+
+    def collect_feats(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
+    ) -> Dict[str, torch.Tensor]:
+        feats, feats_lengths = self._extract_feats(speech, speech_lengths)
+        return {"feats": feats, "feats_lengths": feats_lengths}

@@ -1,0 +1,50 @@
+"""ESPnet's Trainer plus an epoch-level UA stat (mean per-class recall).
+
+UA is not a mean of per-batch values: the model counts a confusion matrix over the whole
+epoch and the trainer registers the recall mean once at the end, so
+``--best_model_criterion valid ua max`` selects on the real validation UA.
+"""
+import torch
+
+from espnet2.train.trainer import Trainer
+
+from espnet_qieemo.emo.espnet_model import RecallTally
+
+
+def _core(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "module", model)  # unwrap DataParallel / DDP
+
+
+class EmotionTrainer(Trainer):
+    @classmethod
+    def _with_ua(cls, run, model, reporter, distributed_option, *args, **kwargs):
+        core = _core(model)
+        core.tally = RecallTally(len(core.labels))
+        try:
+            result = run(model, *args, reporter=reporter, distributed_option=distributed_option, **kwargs)
+            confusion = core.tally.confusion
+            if distributed_option.distributed:
+                confusion = confusion.to(next(core.parameters()).device)
+                torch.distributed.all_reduce(confusion)
+                core.tally.confusion = confusion.cpu()
+            reporter.register({"ua": core.tally.unweighted_accuracy()})
+            reporter.next()
+        finally:
+            core.tally = None
+        return result
+
+    @classmethod
+    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter,
+                        summary_writer, options, distributed_option) -> bool:
+        return cls._with_ua(
+            super().train_one_epoch, model, reporter, distributed_option,
+            iterator=iterator, optimizers=optimizers, schedulers=schedulers, scaler=scaler,
+            summary_writer=summary_writer, options=options,
+        )
+
+    @classmethod
+    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
+        return cls._with_ua(
+            super().validate_one_epoch, model, reporter, distributed_option,
+            iterator=iterator, options=options,
+        )

@@ -1,0 +1,260 @@
+"""EmotionTask: ESPnet task for Qieemo emotion recognition on a (pretrained) ASR encoder.
+
+Everything is picked in YAML through ESPnet's ``ClassChoices``: the frontend, specaug,
+normalisation and encoder are the ASR task's own classes (plus ``efficient_conformer``), so
+any ESPnet ASR backbone can be swapped in without code changes; ``fusion`` and
+``attention`` select the paper's MMF/CMA or their ablations.
+"""
+import argparse
+import logging
+from pathlib import Path
+from typing import Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from typeguard import typechecked
+
+import espnet_qieemo  # noqa: F401  (registers encoder: efficient_conformer)
+from espnet_qieemo._offline import no_nltk_downloads
+
+with no_nltk_downloads():
+    from espnet2.asr.ctc import CTC
+    from espnet2.asr.encoder.abs_encoder import AbsEncoder
+    from espnet2.asr.frontend.abs_frontend import AbsFrontend
+    from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+    from espnet2.layers.abs_normalize import AbsNormalize
+    from espnet2.tasks import asr as asr_task
+    from espnet2.tasks.abs_task import AbsTask, optim_classes
+    from espnet2.torch_utils.initialize import initialize
+    from espnet2.train.class_choices import ClassChoices
+    from espnet2.train.collate_fn import CommonCollateFn
+    from espnet2.utils.nested_dict_action import NestedDictAction
+    from espnet2.utils.types import int_or_none, str2bool, str_or_none
+
+from espnet_qieemo.asr.encoder.block_outputs import encoder_blocks
+from espnet_qieemo.emo.asr_init import (
+    ASR_HEADS,
+    BACKBONE,
+    apply_asr_config,
+    load_asr_weights,
+    locate_asr_checkpoint,
+)
+from espnet_qieemo.emo.cma import CrossModalAttention
+from espnet_qieemo.emo.espnet_model import ESPnetEmotionModel
+from espnet_qieemo.emo.mmf import (
+    AbsFusion,
+    LastLayerFusion,
+    MultiBlockFusion,
+    WeightedSumFusion,
+)
+from espnet_qieemo.emo.pooling import EmotionClassifier
+from espnet_qieemo.emo.preprocessor import EmotionPreprocessor, check_labels, read_label_list
+from espnet_qieemo.emo.trainer import EmotionTrainer
+
+# Frontend, normalize and encoder default to None: "take it from --asr_init".
+frontend_choices = ClassChoices(
+    "frontend", classes=asr_task.frontend_choices.classes, type_check=AbsFrontend, default=None
+)
+specaug_choices = ClassChoices(
+    "specaug", classes=asr_task.specaug_choices.classes, type_check=AbsSpecAug, default=None
+)
+normalize_choices = ClassChoices(
+    "normalize", classes=asr_task.normalize_choices.classes, type_check=AbsNormalize, default=None
+)
+encoder_choices = ClassChoices(
+    "encoder", classes=asr_task.encoder_choices.classes, type_check=AbsEncoder, default=None
+)
+fusion_choices = ClassChoices(
+    "fusion",
+    classes=dict(mmf=MultiBlockFusion, last_layer=LastLayerFusion, weighted_sum=WeightedSumFusion),
+    type_check=AbsFusion,
+    default="mmf",
+)
+attention_choices = ClassChoices(
+    "attention", classes=dict(cma=CrossModalAttention), default="cma", optional=True
+)
+model_choices = ClassChoices(
+    "model", classes=dict(espnet=ESPnetEmotionModel), type_check=ESPnetEmotionModel, default="espnet"
+)
+BACKBONE_CHOICES = {"frontend": frontend_choices, "normalize": normalize_choices, "encoder": encoder_choices}
+
+
+def resolve_labels(args: argparse.Namespace) -> List[str]:
+    """The class list from ``--label_list`` (file) or ``labels`` (YAML), stored inline in args."""
+    label_list = getattr(args, "label_list", None)
+    labels = getattr(args, "labels", None)
+    if label_list is not None:
+        from_file = read_label_list(label_list)
+        if labels is not None and list(labels) != from_file:
+            raise ValueError(f"--label_list {label_list} {from_file} disagrees with labels {labels}")
+        labels = from_file
+    if labels is None:
+        raise ValueError("the emotion classes are unset: give --label_list <file> or `labels:` in the config")
+    args.labels, args.label_list = check_labels(labels, source="labels"), None
+    return args.labels
+
+
+class EmotionTask(AbsTask):
+    num_optimizers: int = 1
+    class_choices_list = [
+        frontend_choices,
+        specaug_choices,
+        normalize_choices,
+        encoder_choices,
+        fusion_choices,
+        attention_choices,
+        model_choices,
+    ]
+    trainer = EmotionTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group(description="Task related")
+        group.add_argument("--label_list", type=str_or_none, default=None,
+                           help="File with one emotion label per line; fixes the class order")
+        group.add_argument("--labels", type=str, nargs="+", default=None,
+                           help="The emotion labels inline (filled from --label_list)")
+        group.add_argument("--asr_init", type=str_or_none, default=None,
+                           help="ESPnet ASR exp dir, its config.yaml, or an espnet2.bin.pack zip: "
+                           "frontend, normalisation and encoder (config and weights) come from it")
+        group.add_argument("--asr_model_file", type=str_or_none, default=None,
+                           help="The .pth to use with --asr_init (default: chosen in the exp dir)")
+        group.add_argument("--keep_asr_heads", type=str2bool, default=False,
+                           help="Also copy the ASR CTC + decoder (frozen) for transcripts")
+        group.add_argument("--asr_heads", action=NestedDictAction, default=None,
+                           help="Config of the kept ASR heads (filled by --keep_asr_heads)")
+        group.add_argument("--input_size", type=int_or_none, default=None,
+                           help="Feature dimension when the data loader gives features (no frontend)")
+        group.add_argument("--encoder_lr_scale", type=float, default=1.0,
+                           help="Learning rate of the frontend/encoder relative to the new modules")
+        group.add_argument("--classifier_conf", action=NestedDictAction, default=dict(),
+                           help="Keyword arguments of the classifier head (hidden_size, dropout_rate)")
+        group.add_argument("--init", type=lambda x: str_or_none(x.lower()), default=None,
+                           help="Initialisation of the model before --asr_init weights are copied",
+                           choices=["chainer", "xavier_uniform", "xavier_normal",
+                                    "kaiming_uniform", "kaiming_normal", None])
+        group = parser.add_argument_group(description="Preprocess related")
+        group.add_argument("--use_preprocessor", type=str2bool, default=True,
+                           help="Map emotion label names to indices")
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+
+    @classmethod
+    @typechecked
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+        [Collection[Tuple[str, Dict[str, np.ndarray]]]],
+        Tuple[List[str], Dict[str, torch.Tensor]],
+    ]:
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    @typechecked
+    def build_preprocess_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Optional[Callable[[str, Dict[str, np.array]], Dict[str, np.ndarray]]]:
+        return EmotionPreprocessor(resolve_labels(args)) if args.use_preprocessor else None
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("speech",) if inference else ("speech", "emotion")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ()
+
+    @classmethod
+    @typechecked
+    def build_model(cls, args: argparse.Namespace) -> ESPnetEmotionModel:
+        labels = resolve_labels(args)
+        ckpt = None
+        if args.asr_init is not None:
+            ckpt = locate_asr_checkpoint(
+                args.asr_init, args.asr_model_file, Path(args.output_dir) / "asr_init"
+            )
+            classes = {name: choices.classes for name, choices in BACKBONE_CHOICES.items()}
+            apply_asr_config(args, ckpt, Path(args.output_dir), classes, args.keep_asr_heads)
+            logging.info(f"Backbone config taken from {ckpt.config_file}")
+            # The config.yaml written next is complete: loading it must not need the ASR files.
+            args.asr_init = args.asr_model_file = None
+        elif args.keep_asr_heads and args.asr_heads is None:
+            raise ValueError("--keep_asr_heads true needs --asr_init (the heads come from the ASR model)")
+
+        frontend, input_size = cls._build_frontend(args)
+        specaug = cls._build_optional(specaug_choices, args.specaug, args.specaug_conf)
+        normalize = cls._build_optional(normalize_choices, args.normalize, args.normalize_conf)
+        if args.encoder is None:
+            raise ValueError("no encoder: set `encoder:` in the config or give --asr_init")
+        encoder = encoder_choices.get_class(args.encoder)(input_size=input_size, **args.encoder_conf)
+        fusion = fusion_choices.get_class(args.fusion)(
+            input_size=encoder.output_size(),
+            num_encoder_blocks=len(encoder_blocks(encoder)),
+            **args.fusion_conf,
+        )
+        attention = None
+        if args.attention is not None:
+            attention = attention_choices.get_class(args.attention)(
+                query_size=fusion.output_size(), ppg_size=encoder.output_size(), **args.attention_conf
+            )
+        classifier = EmotionClassifier(
+            input_size=(attention or fusion).output_size(), num_classes=len(labels), **args.classifier_conf
+        )
+        ctc, decoder, token_list = cls._build_asr_heads(args.asr_heads, encoder.output_size())
+        model = model_choices.get_class(args.model)(
+            labels=labels, frontend=frontend, specaug=specaug, normalize=normalize,
+            encoder=encoder, fusion=fusion, attention=attention, classifier=classifier,
+            ctc=ctc, decoder=decoder, token_list=token_list, **args.model_conf,
+        )
+        if args.init is not None:
+            initialize(model, args.init)
+        if ckpt is not None:
+            parts = [p for p in BACKBONE + ASR_HEADS if getattr(model, p) is not None]
+            load_asr_weights(model, ckpt.model_file, parts)
+        return model
+
+    @classmethod
+    def _build_frontend(cls, args: argparse.Namespace) -> Tuple[Optional[AbsFrontend], int]:
+        if args.input_size is not None:
+            args.frontend, args.frontend_conf = None, {}
+            return None, args.input_size
+        if args.frontend is None:
+            raise ValueError("no frontend: set `frontend:` (or `input_size:`) in the config, or give --asr_init")
+        frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
+        return frontend, frontend.output_size()
+
+    @staticmethod
+    def _build_optional(choices: ClassChoices, name: Optional[str], conf: dict):
+        return None if name is None else choices.get_class(name)(**conf)
+
+    @classmethod
+    def _build_asr_heads(cls, heads: Optional[dict], encoder_size: int):
+        if heads is None:
+            return None, None, None
+        token_list = list(heads["token_list"])
+        ctc = CTC(odim=len(token_list), encoder_output_size=encoder_size, **heads["ctc_conf"])
+        decoder = None
+        if heads.get("decoder") is not None:
+            decoder = asr_task.decoder_choices.get_class(heads["decoder"])(
+                vocab_size=len(token_list), encoder_output_size=encoder_size, **heads["decoder_conf"]
+            )
+        return ctc, decoder, token_list
+
+    @classmethod
+    def build_optimizers(
+        cls, args: argparse.Namespace, model: torch.nn.Module
+    ) -> List[torch.optim.Optimizer]:
+        """One optimizer; the pretrained frontend/encoder get ``lr * encoder_lr_scale``."""
+        if args.encoder_lr_scale == 1.0:
+            return super().build_optimizers(args, model)
+        optim_class = optim_classes.get(args.optim)
+        if optim_class is None:
+            raise ValueError(f"must be one of {list(optim_classes)}: {args.optim}")
+        lr = args.optim_conf.get("lr")
+        if lr is None:
+            raise ValueError("--encoder_lr_scale needs an explicit optim_conf.lr")
+        backbone = tuple(f"{p}." for p in BACKBONE)
+        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for n, p in trainable if n.startswith(backbone)], "lr": lr * args.encoder_lr_scale},
+            {"params": [p for n, p in trainable if not n.startswith(backbone)], "lr": lr},
+        ]
+        return [optim_class([g for g in groups if g["params"]], **args.optim_conf)]

@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from conftest import pad_batch
+from espnet_qieemo.emo.espnet_model import RecallTally
+from espnet_qieemo.emo.preprocessor import EmotionPreprocessor
+
+
+@pytest.mark.parametrize("attention", ["cma", "none"])
+def test_logits_alone_equal_logits_in_padded_batch(build_model, emodb_waves, attention):
+    model = build_model("--attention", attention).eval()
+    waves = [w for _, w in emodb_waves]
+    batch, lens = pad_batch(waves)
+    with torch.no_grad():
+        batched = model.classify(batch, lens)
+        alone = torch.cat([model.classify(w[None], torch.tensor([len(w)])) for w in waves])
+    assert batched.shape == (3, 4)
+    assert torch.allclose(batched, alone, atol=1e-4), (batched - alone).abs().max()
+
+
+def test_block_weights_get_gradients_and_move(build_model, emodb_waves):
+    model = build_model("--model_conf", "freeze_encoder_steps=0")
+    batch, lens = pad_batch([w for _, w in emodb_waves])
+    target = torch.tensor([[1], [0], [2]])
+    before = model.fusion.block_weights.detach().clone()
+    optim = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(2):
+        optim.zero_grad()
+        loss, stats, weight = model(batch, lens, target)
+        loss.backward()
+        assert model.fusion.block_weights.grad.abs().sum() > 0
+        optim.step()
+    assert not torch.allclose(model.fusion.block_weights, before)
+    assert set(stats) == {"loss", "acc"} and int(weight) == 3
+
+
+
+@pytest.mark.parametrize("attention, min_change", [("none", 1e-3), ("cma", 0.0)])
+def test_changing_block_weights_changes_the_logits(build_model, emodb_waves, attention, min_change):
+    """Through CMA, E only steers the attention weights, which are near uniform at init."""
+    model = build_model("--attention", attention).eval()
+    batch, lens = pad_batch([w for _, w in emodb_waves])
+    with torch.no_grad():
+        ref = model.classify(batch, lens)
+        model.fusion.block_weights.copy_(torch.tensor([5.0, 0, 0, 0, 0, -5.0]))
+        assert (model.classify(batch, lens) - ref).abs().max() > min_change
+
+
+def test_class_weights_enter_the_cross_entropy(build_model, emodb_waves):
+    weights = [1.0, 2.0, 0.5, 3.0]
+    model = build_model("--model_conf", f"class_weights={weights}").eval()
+    batch, lens = pad_batch([w for _, w in emodb_waves])
+    target = torch.tensor([1, 3, 2])
+    with torch.no_grad():
+        loss, stats, _ = model(batch, lens, target)
+        logits = model.classify(batch, lens)
+    expected = torch.nn.functional.cross_entropy(logits, target, weight=torch.tensor(weights))
+    assert torch.allclose(loss, expected, atol=1e-5)
+    assert float(stats["acc"]) == float((logits.argmax(-1) == target).float().mean())
+
+
+def test_encoder_is_frozen_for_the_first_steps(build_model, emodb_waves):
+    model = build_model("--model_conf", "freeze_encoder_steps=1").train()
+    batch, lens = pad_batch([w for _, w in emodb_waves[:2]])
+    target = torch.tensor([0, 1])
+    grads = []
+    for _ in range(2):
+        model.zero_grad()
+        model(batch, lens, target)[0].backward()
+        grads.append([p.grad for p in model.encoder.parameters()])
+        assert model.fusion.block_weights.grad is not None
+    assert all(g is None for g in grads[0])
+    assert any(g is not None and g.abs().sum() > 0 for g in grads[1])
+    assert int(model.num_updates) == 2
+
+
+def test_recall_tally_is_mean_per_class_recall_over_all_batches():
+    tally = RecallTally(3)
+    tally.add(torch.tensor([0, 0, 0, 1]), torch.tensor([0, 0, 1, 1]))
+    tally.add(torch.tensor([2, 2]), torch.tensor([2, 0]))
+    # recalls 2/3, 1/1, 1/2 -> UA = 13/18 (a mean of per-batch UAs would differ)
+    assert tally.unweighted_accuracy() == pytest.approx(13 / 18)
+
+
+def test_unknown_label_names_the_utterance_and_the_labels():
+    pre = EmotionPreprocessor(["neu", "hap", "ang", "sad"])
+    out = pre("utt1", {"speech": [0.0, 0.1], "emotion": "ang"})
+    assert out["emotion"].tolist() == [2]
+    with pytest.raises(ValueError, match=r"utterance 'utt2'.*'fru'.*\['neu', 'hap', 'ang', 'sad'\]"):
+        pre("utt2", {"speech": [0.0], "emotion": "fru"})
