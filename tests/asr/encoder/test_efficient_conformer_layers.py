@@ -1,0 +1,64 @@
+"""The efficient conformer's layers against ESPnet's own modules and plain arithmetic."""
+import torch
+from espnet.nets.pytorch_backend.transformer.attention import (
+    RelPositionMultiHeadedAttention,
+)
+from espnet.nets.pytorch_backend.transformer.embedding import RelPositionalEncoding
+
+from espnet_qieemo.asr.encoder.efficient_conformer_layers import (
+    GroupedRelPositionMultiHeadedAttention,
+    downsample_rel_pos,
+    masked_avg_pool,
+)
+
+
+def lengths_mask(lens, time):
+    return (torch.arange(time)[None, :] < torch.tensor(lens)[:, None])[:, None, :]
+
+
+def test_group_size_one_equals_espnet_rel_attention(speech_feats):
+    torch.manual_seed(0)
+    espnet_attn = RelPositionMultiHeadedAttention(4, 80, 0.0).eval()
+    grouped = GroupedRelPositionMultiHeadedAttention(4, 80, 0.0, group_size=1).eval()
+    grouped.load_state_dict(espnet_attn.state_dict())
+    x = torch.nn.utils.rnn.pad_sequence(speech_feats, batch_first=True)
+    x, pos_emb = RelPositionalEncoding(80, 0.0)(x)
+    mask = lengths_mask([f.size(0) for f in speech_feats], x.size(1))
+    with torch.no_grad():
+        want = espnet_attn(x, x, x, pos_emb, mask)
+        got = grouped(x, x, x, pos_emb, mask)
+    valid = mask.transpose(1, 2).expand_as(got)  # outputs at padded frames are unused
+    torch.testing.assert_close(got[valid], want[valid], atol=1e-5, rtol=1e-5)
+
+
+def test_grouped_attention_is_blind_to_trailing_padding(speech_feats):
+    """A partial last group gives the same output whatever padding follows it."""
+    torch.manual_seed(0)
+    attn = GroupedRelPositionMultiHeadedAttention(4, 80, 0.0, group_size=3).eval()
+    feat = speech_feats[-1][:43]  # 43 = 14 groups of 3 + 1 frame
+    padded = torch.cat([feat, torch.randn(5, 80)])[None]  # garbage padding
+    pe = RelPositionalEncoding(80, 0.0)
+    with torch.no_grad():
+        x, pos_emb = pe(feat[None])
+        alone = attn(x, x, x, pos_emb, None)
+        x, pos_emb = pe(padded)
+        batched = attn(x, x, x, pos_emb, lengths_mask([43], 48))
+    torch.testing.assert_close(batched[0, :43], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_masked_avg_pool_averages_valid_frames_only():
+    x = torch.arange(14, dtype=torch.float32).view(1, 7, 2).repeat(2, 1, 1)  # linear in t
+    pooled = masked_avg_pool(x, lengths_mask([7, 4], 7), stride=3)
+    assert pooled.shape == (2, 3, 2)
+    # windows 0-2, 3-5, 6: the mean of frames linear in t is the middle valid frame
+    torch.testing.assert_close(pooled[0], x[0, [1, 4, 6]])
+    torch.testing.assert_close(pooled[1, :2], x[1, [1, 3]])  # window 3-5 has only frame 3
+    assert not pooled[1, 2].any()  # a window with no valid frame
+
+
+def test_downsampled_rel_pos_keeps_time_distances():
+    pe = RelPositionalEncoding(8, 0.0)
+    _, pos_emb = pe(torch.zeros(1, 10, 8))  # distances 9 .. -9
+    strided = downsample_rel_pos(pos_emb, 3)  # 4 frames: distances 3*(3 .. -3)
+    assert strided.size(1) == 2 * 4 - 1
+    torch.testing.assert_close(strided[0], pos_emb[0, 0:19:3])
