@@ -1,24 +1,12 @@
 """Fixtures for the emotion-model tests: real EmoDB audio and small emotion models."""
-from pathlib import Path
 from typing import Callable, List, Tuple
 
 import pytest
-import soundfile
 import torch
-import torchaudio
+from emo_helpers import SMALL_EC
 
 from espnet_qieemo.tasks.emotion import EmotionTask
-
-SMALL_EC = (
-    "{output_size: 64, attention_heads: 2, linear_units: 128, num_blocks: 6, "
-    "stride_layer_idx: [1], stride: [2], group_layer_idx: [0, 1], group_size: 3}"
-)
-
-
-def read_16k(path: Path) -> torch.Tensor:
-    """EmoDB is 22.05 kHz; the models (like the recipes' data prep) work at 16 kHz."""
-    wave, rate = soundfile.read(str(path), dtype="float32")
-    return torchaudio.functional.resample(torch.from_numpy(wave), rate, 16000)
+from espnet_qieemo.utils import audio
 
 
 @pytest.fixture(scope="session")
@@ -26,15 +14,9 @@ def emodb_waves(data_root) -> List[Tuple[str, torch.Tensor]]:
     """Three real utterances, cut to different lengths so a batch needs padding."""
     names = ["03a01Fa", "08a01Na", "10a01Wa"]
     cuts = [20000, 14000, 9000]
-    return [(n, read_16k(data_root / "emodb" / "wav" / f"{n}.wav")[:c]) for n, c in zip(names, cuts)]
-
-
-def pad_batch(waves: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-    lens = torch.tensor([len(w) for w in waves])
-    batch = torch.zeros(len(waves), int(lens.max()))
-    for i, w in enumerate(waves):
-        batch[i, : len(w)] = w
-    return batch, lens
+    # EmoDB is 22.05 kHz; the models, like the recipes' data prep, work at 16 kHz
+    waves = [audio.load(data_root / "emodb" / "wav" / f"{n}.wav") for n in names]
+    return [(n, torch.from_numpy(w[:c]).float()) for n, w, c in zip(names, waves, cuts)]
 
 
 @pytest.fixture

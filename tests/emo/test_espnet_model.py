@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import pad_batch
+from emo_helpers import pad_batch
 from espnet_qieemo.emo.espnet_model import RecallTally
 from espnet_qieemo.emo.preprocessor import EmotionPreprocessor
 

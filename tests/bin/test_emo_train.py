@@ -1,0 +1,127 @@
+"""emo_train end to end: ESPnet's trainer on a small real EmoDB subset (16 kHz, N/F/W/T)."""
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+import soundfile
+import torch
+import yaml
+
+from espnet_qieemo.bin import emo_train
+from espnet_qieemo.tasks.emotion import EmotionTask, encoder_choices
+from espnet_qieemo.utils import audio
+
+CONF = Path(__file__).resolve().parents[2] / "egs2" / "iemocap_qieemo" / "emo1" / "conf"
+LABELS = ["N", "F", "W", "T"]  # EmoDB letters: neutral, happiness, anger, sadness
+TRAIN_PER_CLASS, VALID_PER_CLASS, VALID_SPEAKER = 8, 2, "16"
+
+
+def write_subset(wav_dir: Path, out: Path, per_class: int, valid: bool) -> Path:
+    """Kaldi dir (wav.scp, emotion, utt2spk, speech_shape) of EmoDB files resampled to 16 kHz.
+
+    Resampling here, as a recipe's data prep does, keeps the ASR frontend (fs 16k) unchanged.
+    """
+    (out / "wav").mkdir(parents=True)
+    rows = []
+    for label in LABELS:
+        files = [p for p in sorted(wav_dir.glob("*.wav"))
+                 if p.stem[5] == label and (p.stem[:2] == VALID_SPEAKER) == valid]
+        rows += [(p, label) for p in files[:per_class]]
+    with open(out / "wav.scp", "w") as scp, open(out / "emotion", "w") as emo, \
+            open(out / "utt2spk", "w") as spk, open(out / "speech_shape", "w") as shape:
+        for path, label in rows:
+            wave = audio.load(path)
+            soundfile.write(out / "wav" / path.name, wave, audio.TARGET_FS)
+            scp.write(f"{path.stem} {out / 'wav' / path.name}\n")
+            emo.write(f"{path.stem} {label}\n")
+            spk.write(f"{path.stem} {path.stem[:2]}\n")
+            shape.write(f"{path.stem} {len(wave)}\n")
+    return out
+
+
+@pytest.fixture(scope="module")
+def emodb_subset(data_root, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("emodb_subset")
+    wav_dir = data_root / "emodb" / "wav"
+    write_subset(wav_dir, root / "train", TRAIN_PER_CLASS, valid=False)
+    write_subset(wav_dir, root / "valid", VALID_PER_CLASS, valid=True)
+    (root / "labels").write_text("\n".join(LABELS) + "\n")
+    return root
+
+
+def train_cmd(data: Path, out: Path, *options: str) -> List[str]:
+    cmd = ["--label_list", str(data / "labels"), "--output_dir", str(out), "--ngpu", "0",
+           "--num_workers", "0", "--use_tensorboard", "false", "--num_att_plot", "0", "--seed", "0",
+           "--fold_length", "80000"]
+    for split in ("train", "valid"):
+        cmd += [f"--{split}_data_path_and_name_and_type", f"{data / split}/wav.scp,speech,sound",
+                f"--{split}_data_path_and_name_and_type", f"{data / split}/emotion,emotion,text",
+                f"--{split}_shape_file", f"{data / split}/speech_shape"]
+    return cmd + list(options)
+
+
+def epoch_stats(exp: Path) -> dict:
+    reporter = torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)["reporter"]
+    return reporter["stats"]
+
+
+def test_full_model_from_asr_checkpoint_fits_the_subset(emodb_subset, asr_exp, tmp_path):
+    asr = asr_exp("efficient_conformer")
+    exp = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "espnet_qieemo.bin.emo_train",
+           *train_cmd(emodb_subset, exp, "--config", str(CONF / "train_emo_qieemo_small.yaml"),
+                      "--asr_init", str(asr.dir), "--max_epoch", "12")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    stats = epoch_stats(exp)
+    last = stats[max(stats)]
+    assert last["train"]["acc"] >= 0.9, {e: s["train"]["acc"] for e, s in stats.items()}
+    assert 0.0 <= last["valid"]["ua"] <= 1.0 and 0.0 <= last["train"]["ua"] <= 1.0
+    for criterion in ("valid.ua.best.pth", "valid.acc.best.pth"):
+        assert (exp / criterion).exists()
+
+    # config.yaml is self-contained: labels inline, backbone resolved, statistics inside exp
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["labels"] == LABELS and config["asr_init"] is None
+    assert config["encoder"] == "efficient_conformer" and config["encoder_conf"]["num_blocks"] == 6
+    assert Path(config["normalize_conf"]["stats_file"]).parent == exp
+    model, _ = EmotionTask.build_model_from_file(exp / "config.yaml", exp / "valid.ua.best.pth")
+    assert model.labels == LABELS
+
+
+@pytest.mark.parametrize("encoder, encoder_conf", [
+    ("efficient_conformer", "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, "
+                            "stride_layer_idx: [1], stride: [2], group_layer_idx: [0], group_size: 3}"),
+    ("conformer", "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4}"),
+    ("e_branchformer", "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, "
+                       "cgmlp_linear_units: 64}"),
+])
+def test_backbone_is_switched_in_yaml_alone(emodb_subset, tmp_path, encoder, encoder_conf):
+    config = yaml.safe_load((CONF / "train_emo_qieemo_scratch_small.yaml").read_text())
+    config.update(encoder=encoder, encoder_conf=yaml.safe_load(encoder_conf), max_epoch=1, num_iters_per_epoch=2,
+                  fusion_conf=dict(config["fusion_conf"], num_blocks=4))
+    (tmp_path / "conf.yaml").write_text(yaml.safe_dump(config))
+    exp = tmp_path / "exp"
+    emo_train.main(train_cmd(emodb_subset, exp, "--config", str(tmp_path / "conf.yaml")))
+    stats = epoch_stats(exp)[1]
+    assert {"loss", "acc", "ua"} <= set(stats["valid"])
+    model, _ = EmotionTask.build_model_from_file(exp / "config.yaml", exp / "1epoch.pth")
+    assert type(model.encoder) is encoder_choices.get_class(encoder)
+
+
+def test_unknown_label_in_the_data_names_the_utterance(emodb_subset, tmp_path):
+    data = tmp_path / "data"
+    for split in ("train", "valid"):
+        (data / split).mkdir(parents=True)
+        for name in ("wav.scp", "speech_shape", "emotion"):
+            (data / split / name).write_text((emodb_subset / split / name).read_text())
+    lines = (data / "train" / "emotion").read_text().splitlines()
+    utt = lines[0].split()[0]
+    (data / "train" / "emotion").write_text("\n".join([f"{utt} L"] + lines[1:]) + "\n")
+    (data / "labels").write_text((emodb_subset / "labels").read_text())
+    with pytest.raises(ValueError, match=rf"utterance '{utt}': emotion label 'L' is not in the label list"):
+        emo_train.main(train_cmd(data, tmp_path / "exp", "--config", str(CONF / "train_emo_qieemo_scratch_small.yaml"),
+                                 "--max_epoch", "1"))
