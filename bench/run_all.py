@@ -1,0 +1,158 @@
+"""Run every bench script and regenerate ``bench/RESULTS.md`` as a whole (``make bench``).
+
+Convention for a bench script: run as ``python bench/<name>.py [options]``, it prints its
+own markdown section (starting with a ``## `` heading) on stdout and progress on stderr.
+Options are passed only to scripts whose ``--help`` lists them: ``--quick`` (development
+settings), ``--device`` / ``--dtype`` (the GPU runs). Output that is not markdown is kept
+verbatim in a code block. A missing script is skipped with a note, a failing one gets its
+error in its section, and the other sections are still written.
+
+Each section is also stored in ``bench/sections/`` so ``--only NAME`` can re-run one
+script and rebuild RESULTS.md from the stored sections of the others.
+"""
+import argparse
+import datetime
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+import benchlib
+from espnet_qieemo.utils.fileio import atomic_write
+
+SCRIPTS = ("e2e_inference", "scaling", "training", "encoder_speed", "inference_speed")
+SECTIONS = benchlib.BENCH_DIR / "sections"
+RESULTS = benchlib.BENCH_DIR / "RESULTS.md"
+GPU_DTYPES = ("fp32", "bf16")
+
+
+def script_path(name: str) -> Path:
+    return benchlib.BENCH_DIR / f"{name}.py"
+
+
+def supported_options(path: Path) -> str:
+    """The script's ``--help`` text, to see which of the shared options it takes."""
+    done = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def script_args(help_text: str, quick: bool, device: str, dtype: str) -> Optional[List[str]]:
+    """Options for one run; ``None`` when the script cannot run on ``device``."""
+    args = ["--quick"] if quick and "--quick" in help_text else []
+    if device == "cpu":
+        return args
+    if "--device" not in help_text or "--dtype" not in help_text:
+        return None
+    return args + ["--device", device, "--dtype", dtype]
+
+
+def as_markdown(name: str, stdout: str) -> str:
+    text = stdout.strip()
+    if text.startswith("#"):
+        return text + "\n"
+    return f"## bench/{name}.py\n\n```\n{text}\n```\n"
+
+
+def run_script(name: str, args: Sequence[str], timeout_s: float) -> str:
+    """The script's markdown section, or a section saying why there is none."""
+    command = [sys.executable, str(script_path(name)), *args]
+    print(f"[run_all] {' '.join(command[1:])}", file=sys.stderr, flush=True)
+    try:
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=None, text=True, timeout=timeout_s,
+            cwd=benchlib.REPO,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"## bench/{name}.py\n\nNot measured: the script ran past {timeout_s:g} s.\n"
+    if done.returncode != 0:
+        return (
+            f"## bench/{name}.py\n\nFailed with exit status {done.returncode} "
+            f"(`python bench/{name}.py {' '.join(args)}`); its stderr is in the bench log.\n"
+        )
+    return as_markdown(name, done.stdout)
+
+
+def section_file(name: str, device: str, dtype: str) -> Path:
+    suffix = "" if device == "cpu" else f".{device.replace(':', '')}.{dtype}"
+    return SECTIONS / f"{name}{suffix}.md"
+
+
+def runs(device_list: Sequence[str]) -> List[tuple]:
+    """(device, dtype) pairs: CPU fp32, and fp32 + bf16 on each GPU given."""
+    return [("cpu", "fp32")] + [(d, t) for d in device_list for t in GPU_DTYPES]
+
+
+def collect(opts) -> Dict[Path, str]:
+    """Run the selected scripts (all by default); the rest come from stored sections."""
+    sections: Dict[Path, str] = {}
+    for name in SCRIPTS:
+        path = script_path(name)
+        selected = not opts.only or name in opts.only
+        help_text = supported_options(path) if path.is_file() and selected else ""
+        for device, dtype in runs(opts.gpus):
+            target = section_file(name, device, dtype)
+            if not path.is_file():
+                if device == "cpu":
+                    sections[target] = f"## bench/{name}.py\n\nSkipped: bench/{name}.py does not exist yet.\n"
+                continue
+            if not selected:
+                if target.is_file():
+                    sections[target] = target.read_text()
+                continue
+            args = script_args(help_text, opts.quick, device, dtype)
+            if args is None:
+                continue
+            sections[target] = run_script(name, args, opts.script_timeout_s)
+            with atomic_write(target) as f:
+                f.write(sections[target])
+    return sections
+
+
+def gpu_note(gpus: Sequence[str]) -> str:
+    if gpus:
+        names = ", ".join(f"`{d}` = {benchlib.device_name(d)}" for d in gpus)
+        return f"## GPU\n\nGPU sections above were measured on {names} (fp32 and bf16 autocast).\n"
+    return (
+        "## GPU\n\nNot measured in this session: no GPU was available "
+        "(`torch.cuda.is_available()` is false). On a machine with one, `make bench` adds "
+        "fp32 and bf16 sections for every script that takes `--device`/`--dtype` "
+        "(`python bench/e2e_inference.py --device cuda --dtype bf16`); the CPU figures stay.\n"
+    )
+
+
+def header(opts) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    mode = " --quick" if opts.quick else ""
+    return "\n".join(
+        [
+            "# Benchmarks",
+            "",
+            f"Generated by `make bench` (`python bench/run_all.py{mode}`) on {now}. Each section "
+            "names its machine, threads, torch version and repetitions. Models: paper-size "
+            "Qieemo (efficient conformer 12x256 + MMF + CMA), backbone 2 (ESPnet conformer "
+            "12x256 + MMF + CMA), and a wav2vec 2.0 base-size classifier (torchaudio "
+            "`wav2vec2_base` + mean pooling + linear head), all with untrained weights "
+            "(cost only). Load 1m = the machine's 1-minute load average during the run: "
+            "values well above the thread count mean other jobs shared the CPU.",
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="development settings")
+    parser.add_argument("--only", nargs="+", choices=SCRIPTS, help="run only these scripts")
+    parser.add_argument("--script-timeout-s", type=float, default=3 * 3600.0)
+    opts = parser.parse_args()
+    opts.gpus = ["cuda"] if torch.cuda.is_available() else []
+    sections = collect(opts)
+    with atomic_write(RESULTS) as f:
+        f.write(header(opts) + "\n" + "\n".join(sections.values()) + "\n" + gpu_note(opts.gpus))
+    print(f"[run_all] wrote {RESULTS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
