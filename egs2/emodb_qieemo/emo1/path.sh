@@ -1,0 +1,1 @@
+../../TEMPLATE/emo1/path.sh
