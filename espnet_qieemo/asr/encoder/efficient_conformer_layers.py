@@ -27,7 +27,7 @@ def pad_time(x: torch.Tensor, multiple: int, dim: int = 1) -> torch.Tensor:
 
 
 def downsample_mask(mask: torch.Tensor, stride: int) -> torch.Tensor:
-    """Mask after striding: a window is valid when its first frame is (valid frames are a prefix)."""
+    """Mask after striding: a window is valid when its first frame is (valid = a prefix)."""
     return mask[:, :, ::stride]
 
 
@@ -168,10 +168,12 @@ class GroupedRelPositionMultiHeadedAttention(RelPositionMultiHeadedAttention):
         if mask is not None:
             group_mask = pad_time(mask, self.group_size, dim=2)
             group_mask = downsample_mask(group_mask, self.group_size)
-            scores = scores.masked_fill(~group_mask.unsqueeze(1), torch.finfo(scores.dtype).min)
+            min_value = torch.finfo(scores.dtype).min
+            scores = scores.masked_fill(~group_mask.unsqueeze(1), min_value)
         attn = torch.softmax(scores, dim=-1)
         if group_mask is not None:
             attn = attn.masked_fill(~group_mask.unsqueeze(1), 0.0)
+        self.attn = attn  # (batch, head, groups, groups), read by ESPnet's attention plots
         context = torch.matmul(self.dropout(attn), v)
         return self.linear_out(self._ungroup(context, time))
 
