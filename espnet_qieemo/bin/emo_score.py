@@ -5,7 +5,8 @@ references and the data counts) and its inference output dir (``emotion``, ``lab
 ``errors``, as written by ``espnet_qieemo.bin.emo_inference``). An utterance of the test set
 that has no prediction (listed in ``errors`` or missing) counts as wrong, in a ``<none>``
 column of the confusion matrix. Writes ``RESULTS.md``, ``metrics.json``, ``confusion.txt``
-and ``confusion.png`` into ``--out_dir``; everything is recomputable from those inputs.
+and ``confusion.png`` into ``--out_dir`` (all replaced together); everything is recomputable
+from those inputs.
 
 WA = overall accuracy; UA = mean of per-class recalls; WF1 = support-weighted mean of the
 per-class F1. Std over folds is the population std (ddof=0).
@@ -16,6 +17,8 @@ Usage: ``python -m espnet_qieemo.bin.emo_score --fold fold1 dump/raw/fold1 exp/e
 import argparse
 import hashlib
 import json
+import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 import yaml
 
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, write_lines
+from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, replace_dirs, write_lines
 
 NONE = "<none>"
 METRICS = ("WA", "UA", "WF1")
@@ -171,18 +174,24 @@ def score(fold_args: Sequence[Sequence[str]], configs: Sequence[Path], out_dir: 
         raise DataDirError("folds disagree on the class order in their labels files: "
                            + "; ".join(f"{f.name}: {f.labels}" for f in folds))
     summary = summarize(folds)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = {
         "labels": folds[0].labels,
         "folds": {f.name: {**f.metrics, "counts": f.counts, "errors": f.errors,
                            "confusion": f.confusion.tolist()} for f in folds},
         "summary": summary,
     }
-    write_lines(out_dir / "metrics.json", [json.dumps(result, indent=2)])
     total = sum(f.confusion for f in folds)
-    write_lines(out_dir / "confusion.txt", confusion_text(folds[0].labels, total))
-    plot_confusion(folds[0].labels, total, out_dir / "confusion.png")
-    write_lines(out_dir / "RESULTS.md", results_md(folds, summary, configs, title, command))
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:  # all four files or none: a failed run keeps the previous scores
+        write_lines(staging / "metrics.json", [json.dumps(result, indent=2)])
+        write_lines(staging / "confusion.txt", confusion_text(folds[0].labels, total))
+        plot_confusion(folds[0].labels, total, staging / "confusion.png")
+        write_lines(staging / "RESULTS.md", results_md(folds, summary, configs, title, command))
+        replace_dirs([(staging, out_dir)])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return result
 
 
@@ -194,7 +203,7 @@ def main(argv: Sequence[str] = None) -> None:
     parser.add_argument("--out_dir", type=Path, required=True)
     parser.add_argument("--title", default="Emotion recognition results")
     args = parser.parse_args(argv)
-    command = "python -m espnet_qieemo.bin.emo_score " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m espnet_qieemo.bin.emo_score " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         result = score(args.fold, args.config, args.out_dir, args.title, command)
     except DataDirError as err:

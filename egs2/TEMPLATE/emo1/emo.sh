@@ -24,7 +24,8 @@
 # of stage 3 are skipped. --use_asr_init false trains emotion models from scratch (ablation).
 # Every stage writes into a temporary dir and swaps it in only when it succeeded, so a re-run
 # redoes a stage cleanly and a failed run never overwrites an earlier successful result.
-# Training stages resume from the checkpoint of an interrupted run (ESPnet --resume).
+# Training stages (6, 9) train in place: an interrupted run resumes from its checkpoint
+# (ESPnet --resume); a finished one is redone from scratch and restored if the redo fails.
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (emo.sh:${BASH_LINENO[0]}) $*"; }
@@ -104,6 +105,27 @@ swap_in() {
     if [ -e "${final}" ]; then mv "${final}" "${final}.old"; fi
     mv "${final}.tmp" "${final}"
     rm -rf "${final}.old"
+}
+
+# Training into <dir> (ESPnet configs name files inside it, so it cannot be trained elsewhere
+# and moved): an unfinished <dir> resumes; a finished one (.done) is set aside and comes back
+# if the new run fails, so a failed re-run never destroys a good model.
+train_into() {
+    local dir="$1"
+    shift
+    rm -rf "${dir}.old"
+    if [ -f "${dir}/.done" ]; then mv "${dir}" "${dir}.old"; fi
+    mkdir -p "${dir}"
+    if ! "$@"; then
+        if [ -d "${dir}.old" ]; then
+            rm -rf "${dir}"
+            mv "${dir}.old" "${dir}"
+            log "restored the previous finished ${dir}"
+        fi
+        fail "training failed; see ${dir}/train.log (a re-run resumes from its last checkpoint)"
+    fi
+    rm -rf "${dir}.old"
+    touch "${dir}/.done"
 }
 
 # A checkpoint file of an exp dir, or a clear error listing the ones that exist.
@@ -212,17 +234,14 @@ fi
 
 if asr_stage 6; then
     log "Stage 6: ASR pretraining (${asr_config}, ngpu=${ngpu}) -> ${asr_exp}"
-    # An interrupted run resumes in ${asr_exp}.tmp; a finished one is swapped in.
-    mkdir -p "${asr_exp}.tmp"
     # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" --name "asr_${asr_tag}" "${asr_exp}.tmp/train.log" \
+    train_into "${asr_exp}" ${cuda_cmd} --gpu "${ngpu}" --name "asr_${asr_tag}" "${asr_exp}/train.log" \
         python -m espnet_qieemo.bin.asr_train $(train_opts) ${asr_common_opts} --resume true \
         --normalize global_mvn --normalize_conf "stats_file=${asr_stats_dir}/train/feats_stats.npz" \
         $(asr_data_opts "${asr_train_set}" train) $(asr_data_opts "${asr_valid_set}" valid) \
         --train_shape_file "${asr_stats_dir}/train/speech_shape" --train_shape_file "${asr_stats_dir}/train/text_shape.bpe" \
         --valid_shape_file "${asr_stats_dir}/valid/speech_shape" --valid_shape_file "${asr_stats_dir}/valid/text_shape.bpe" \
-        --fold_length 80000 --fold_length 150 --output_dir "${asr_exp}.tmp" ${asr_args}
-    swap_in "${asr_exp}"
+        --fold_length 80000 --fold_length 150 --output_dir "${asr_exp}" ${asr_args}
 fi
 
 if asr_stage 7; then
@@ -268,15 +287,13 @@ if run_stage 9; then
         stats="${expdir}/emo_stats/fold${k}"
         out="${emo_exp}/fold${k}"
         log "Stage 9: emotion training of fold ${k} (${emo_config}; init: $([ "${use_asr_init}" = true ] && echo "${asr_exp}" || echo scratch)) -> ${out}"
-        mkdir -p "${out}.tmp"
         # shellcheck disable=SC2086
-        ${cuda_cmd} --gpu "${ngpu}" --name "emo_fold${k}" "${out}.tmp/train.log" \
+        train_into "${out}" ${cuda_cmd} --gpu "${ngpu}" --name "emo_fold${k}" "${out}/train.log" \
             python -m espnet_qieemo.bin.emo_train $(train_opts) --config "${emo_config}" --resume true \
             --label_list "${label_list}" $(emo_init_opts) \
             $(emo_data_opts "${fold}" train train) $(emo_data_opts "${fold}" valid valid) \
-            --train_shape_file "${stats}/train/speech_shape" --valid_shape_file "${stats}/valid/speech_shape" \
-            --output_dir "${out}.tmp" ${emo_args}
-        swap_in "${out}"
+            --train_shape_file "${stats}/train/speech_shape" --valid_shape_file "${stats}/valid/speech_shape" --fold_length 80000 \
+            --output_dir "${out}" ${emo_args}
     done
 fi
 
@@ -308,10 +325,8 @@ if run_stage 11; then
     if [ "${use_asr_init}" = true ] && [ -f "${asr_exp}/config.yaml" ]; then
         score_opts+=(--config "${asr_exp}/config.yaml")
     fi
-    tmp=$(staging "${emo_exp}/scores")
-    python -m espnet_qieemo.bin.emo_score "${score_opts[@]}" --out_dir "${tmp}" \
+    python -m espnet_qieemo.bin.emo_score "${score_opts[@]}" --out_dir "${emo_exp}/scores" \
         --title "${emo_corpus}: ${emo_tag} (${inference_emo_model}, validation split seed ${seed})"
-    swap_in "${emo_exp}/scores"
     sed 's#](confusion.png)#](scores/confusion.png)#' "${emo_exp}/scores/RESULTS.md" >"${emo_exp}/.RESULTS.md.tmp"
     mv "${emo_exp}/.RESULTS.md.tmp" "${emo_exp}/RESULTS.md"
 fi
@@ -322,8 +337,9 @@ if run_stage 12; then
         exp_k="${emo_exp}/fold${k}"
         model=$(model_in "${exp_k}" "${inference_emo_model}")
         log "Stage 12: packing ${model} -> ${emo_exp}/packed/fold${k}.zip"
-        python -m espnet_qieemo.bin.emo_pack --train_config "${exp_k}/config.yaml" --model_file "${model}" \
-            --option "${emo_exp}/RESULTS.md" --outpath "${tmp}/fold${k}.zip"
+        python -m espnet_qieemo.bin.emo_pack --train_config "$(readlink -f "${exp_k}/config.yaml")" \
+            --model_file "$(readlink -f "${model}")" --option "$(readlink -f "${emo_exp}/RESULTS.md")" \
+            --outpath "$(readlink -f "${tmp}")/fold${k}.zip"
     done
     swap_in "${emo_exp}/packed"
 fi

@@ -1,0 +1,40 @@
+import pytest
+import soundfile
+
+from espnet_qieemo.prep import librispeech
+from espnet_qieemo.prep.kaldi_dir import read_table
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "LibriSpeech"
+    for subset, spk in (("train-a", "11"), ("train-b", "22"), ("dev", "33")):
+        chapter = root / subset / spk / "7"
+        chapter.mkdir(parents=True)
+        for n in range(2):
+            soundfile.write(chapter / f"{spk}-7-{n:04d}.flac", [0.1, -0.1] * 800, 16000)
+        (chapter / f"{spk}-7.trans.txt").write_text(f"{spk}-7-0000 HELLO WORLD\n{spk}-7-0001 good bye\n")
+    return root
+
+
+def test_merges_subsets_into_named_sets(tree, tmp_path):
+    librispeech.prepare(tree, tmp_path / "data", [("asr_train", "train-a train-b"), ("asr_valid", "dev")])
+    text = read_table(tmp_path / "data/asr_train/text")
+    assert text == {"11-7-0000": "HELLO WORLD", "11-7-0001": "GOOD BYE", "22-7-0000": "HELLO WORLD",
+                    "22-7-0001": "GOOD BYE"}
+    assert read_table(tmp_path / "data/asr_valid/utt2spk") == {"33-7-0000": "33", "33-7-0001": "33"}
+    assert read_table(tmp_path / "data/asr_train/wav.scp")["22-7-0001"].endswith("train-b/22/7/22-7-0001.flac")
+
+
+def test_mistyped_subset_names_present_ones_and_writes_nothing(tree, tmp_path):
+    librispeech.prepare(tree, tmp_path / "data", [("asr_valid", "dev")])
+    before = (tmp_path / "data/asr_valid/text").read_text()
+    with pytest.raises(librispeech.CorpusError, match=r"subset folder 'dev-clean' not found .*present: \['dev', 'train-a', 'train-b'\]"):
+        librispeech.prepare(tree, tmp_path / "data", [("asr_train", "train-a"), ("asr_valid", "dev-clean")])
+    assert not (tmp_path / "data/asr_train").exists()
+    assert (tmp_path / "data/asr_valid/text").read_text() == before
+
+
+def test_missing_root_says_where_to_set_it(tmp_path):
+    with pytest.raises(SystemExit, match=r"LIBRISPEECH=.*Libri: no such directory; set LIBRISPEECH in db.sh"):
+        librispeech.main(["--root", str(tmp_path / "Libri"), "--out", str(tmp_path / "data"), "--set", "x", "dev"])
