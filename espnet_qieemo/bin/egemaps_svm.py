@@ -86,6 +86,9 @@ def unweighted_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def softmax(margins: np.ndarray) -> np.ndarray:
+    """Per-class scores from SVM margins; a two-class SVM gives one margin (for class 1)."""
+    if margins.ndim == 1:
+        margins = np.stack([-margins, margins], axis=1) / 2
     z = np.exp(margins - margins.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
 

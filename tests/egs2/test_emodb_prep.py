@@ -1,0 +1,72 @@
+"""EmoDB demo data prep on the real corpora: folds by speaker pair, class sets, ASR sets."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from espnet_qieemo.prep import digits_an4, emodb
+from espnet_qieemo.prep.folds import check_fold
+from espnet_qieemo.prep.kaldi_dir import read_table
+
+
+@pytest.fixture(scope="module")
+def four_class(tmp_path_factory, data_root):
+    out = tmp_path_factory.mktemp("emodb4")
+    emodb.prepare(data_root / "emodb" / "wav", out, all_classes=False, valid_ratio=0.15, seed=0)
+    return out
+
+
+def test_four_classes_and_speaker_pair_folds(four_class, data_root):
+    emotion = read_table(four_class / "emodb" / "emotion")
+    letters = {p.stem[5] for p in (data_root / "emodb" / "wav").glob("*.wav")}
+    assert letters == set("WLEAFTN")
+    expected = {p.stem for p in (data_root / "emodb" / "wav").glob("*.wav") if p.stem[5] in "NFWT"}
+    assert set(emotion) == expected
+    assert (four_class / "emodb" / "labels").read_text().split() == ["neu", "hap", "ang", "sad"]
+    for k, (male, female) in enumerate(zip(emodb.MALES, emodb.FEMALES), 1):
+        fold = four_class / f"fold{k}"
+        counts = check_fold(fold)
+        speakers = {part: set(read_table(fold / part / "utt2spk").values()) for part in ("train", "valid", "test")}
+        assert speakers["test"] == {male, female}
+        assert len(speakers["train"]) == 8 and speakers["valid"] <= speakers["train"]
+        assert sum(counts.values()) == len(emotion)
+        test_labels = read_table(fold / "test" / "emotion")
+        assert all(emotion[u] == label for u, label in test_labels.items())
+        assert all(u[:2] in (male, female) for u in test_labels)
+
+
+def test_all_classes_flag_keeps_seven(tmp_path, data_root):
+    emodb.prepare(data_root / "emodb" / "wav", tmp_path, all_classes=True, valid_ratio=0.15, seed=0)
+    emotion = read_table(tmp_path / "emodb" / "emotion")
+    assert len(emotion) == len(list((data_root / "emodb" / "wav").glob("*.wav")))
+    assert set(emotion.values()) == set((tmp_path / "emodb" / "labels").read_text().split())
+    assert emotion["03a01Fa"] == "hap" and emotion["03a01Wa"] == "ang"
+
+
+def test_bad_file_name_is_named(tmp_path, data_root):
+    wav_dir = tmp_path / "wav"
+    wav_dir.mkdir()
+    shutil.copy(data_root / "emodb" / "wav" / "03a01Fa.wav", wav_dir / "03a01Xa.wav")
+    with pytest.raises(emodb.CorpusError, match="03a01Xa.wav"):
+        emodb.prepare(wav_dir, tmp_path / "out", all_classes=False, valid_ratio=0.15, seed=0)
+    assert not (tmp_path / "out" / "emodb").exists()
+
+
+def test_asr_sets_from_fsdd_and_an4(tmp_path, data_root):
+    fsdd = data_root / "fsdd" / "recordings"
+    digits_an4.prepare(fsdd, data_root / "mini_an4" / "an4", tmp_path)
+    sets = {name: read_table(tmp_path / name / "text") for name in ("asr_train", "asr_valid", "asr_test")}
+    assert not set(sets["asr_train"]) & (set(sets["asr_valid"]) | set(sets["asr_test"]))
+    n_fsdd = len(list(fsdd.glob("*.wav")))
+    assert sum(len(t) for t in sets.values()) == n_fsdd + 7  # mini AN4: 5 train + 2 test
+    assert sets["asr_train"]["an4_fash_an251-fash-b"] == "YES"
+    scp = read_table(tmp_path / "asr_valid" / "wav.scp")
+    for utt, text in sets["asr_valid"].items():
+        digit, _, n = Path(scp[utt]).stem.split("_")
+        assert int(n) <= 1 and text == digits_an4.DIGITS[int(digit)]
+    assert {u.split("_")[0] for u in sets["asr_test"]} == {"fsdd", "an4"}
+
+
+def test_missing_corpus_is_named(tmp_path, data_root):
+    with pytest.raises(digits_an4.CorpusError, match="FSDD="):
+        digits_an4.prepare(tmp_path / "nowhere", data_root / "mini_an4" / "an4", tmp_path / "out")
