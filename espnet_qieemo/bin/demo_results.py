@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from espnet_qieemo.bin.emo_score import METRICS, FoldResult, plot_confusion, score_fold, summarize
 from espnet_qieemo.bin.layer_probe import summary as probe_summary
 from espnet_qieemo.prep.kaldi_dir import DataDirError, write_lines
@@ -47,16 +49,25 @@ def fmt(stats: Dict[str, float]) -> str:
     return f"{stats['mean']:.1f} +- {stats['std']:.1f}"
 
 
+def paired_gap(reference: List[FoldResult], folds: List[FoldResult]) -> str:
+    """UA of ``reference`` minus UA of ``folds``, fold by fold: mean +- std and folds won."""
+    gaps = np.array([r.metrics["UA"] - f.metrics["UA"] for r, f in zip(reference, folds)])
+    return f"{gaps.mean():+.1f} +- {gaps.std():.1f} ({int((gaps > 0).sum())}/{len(gaps)})"
+
+
 def system_table(systems: Sequence[Tuple[str, List[FoldResult]]]) -> List[str]:
-    n = len(systems[0][1])
-    lines = [f"| system | WA | UA | WF1 | WA per fold ({', '.join(f.name for f in systems[0][1])}) |",
-             "|---|---|---|---|---|"]
+    first_name, first = systems[0]
+    lines = [f"| system | WA | UA | WF1 | UA gain of {first_name} (folds won) "
+             f"| WA per fold ({', '.join(f.name for f in first)}) |", "|---|---|---|---|---|---|"]
     for name, folds in systems:
         s = summarize(folds)
+        gap = "" if folds is first else paired_gap(first, folds)
         per_fold = " / ".join(f"{f.metrics['WA']:.1f}" for f in folds)
-        lines.append(f"| {name} | " + " | ".join(fmt(s[m]) for m in METRICS) + f" | {per_fold} |")
-    lines += ["", f"Mean +- population std over {n} folds, in percent. WA = accuracy, UA = mean per-class "
-                  "recall, WF1 = support-weighted F1; a test utterance without a prediction counts as wrong."]
+        lines.append(f"| {name} | " + " | ".join(fmt(s[m]) for m in METRICS) + f" | {gap} | {per_fold} |")
+    lines += ["", f"Mean +- population std over {len(first)} folds, in percent. WA = accuracy, UA = mean per-class "
+                  "recall, WF1 = support-weighted F1; a test utterance without a prediction counts as wrong. "
+                  f"The gain column is the fold-by-fold UA difference between {first_name} and that row "
+                  "(positive: the first row is better), with the number of folds where it is better."]
     return lines
 
 

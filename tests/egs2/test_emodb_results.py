@@ -34,6 +34,24 @@ def run(root: Path, *extra: str) -> None:
                        "--out", str(root / "RESULTS.md"), "--readme", str(root / "README.md"), *extra])
 
 
+def run_two_systems(root: Path) -> None:
+    """'toy' and 'half' (fold 1 like toy, fold 2 all wrong)."""
+    other = root / "other"
+    for k in (1, 2):
+        write_lines(other / f"fold{k}" / "labels", LABELS)
+        write_table(other / f"fold{k}" / "emotion", {f"{k}{u}": "neu" if k == 2 and u != "a" else label
+                                                       for u, label in REFS.items()})
+    run(root, "--system", "half", str(other / "fold{fold}"))
+
+
+def test_paired_gap_column(outputs):
+    run_two_systems(outputs)
+    results = (outputs / "RESULTS.md").read_text()
+    # fold 1: 100 vs 100; fold 2: toy 50 vs half 25 (UA) -> gains 0 and 25: +12.5 +- 12.5, 1 of 2 folds.
+    assert "| half | 62.5 +- 37.5 | 62.5 +- 37.5 |" in results
+    assert "| +12.5 +- 12.5 (1/2) |" in results
+
+
 def test_table_from_outputs_and_check(outputs):
     run(outputs)
     results = (outputs / "RESULTS.md").read_text()
