@@ -63,7 +63,8 @@ class EfficientConformerEncoder(AbsEncoder):
             out, olens, _ = encoder(feats, feat_lens)
         [(b.hs.shape, b.lens, b.downsample) for b in blocks.outputs]
 
-    ``block_frame_rates()`` gives the same divisors without running the encoder.
+    ``block_frame_rates()`` gives the same divisors without running the encoder. Each
+    block ends in its own LayerNorm, so the encoder output is the last block's output.
 
     Lengths are exact per utterance (not derived from the padded batch), so each
     utterance's output in a padded batch equals its output alone. An utterance too short
@@ -110,7 +111,9 @@ class EfficientConformerEncoder(AbsEncoder):
             input_size,
             output_size,
             dropout_rate,
-            RelPositionalEncoding(output_size, positional_dropout_rate, max_pos_emb_len),
+            RelPositionalEncoding(
+                output_size, positional_dropout_rate, max_pos_emb_len
+            ),
         )
         self.min_input_frames = self._min_input_frames()
 
@@ -173,8 +176,8 @@ class EfficientConformerEncoder(AbsEncoder):
             )
         if len(stride) != len(stride_layer_idx):
             raise ValueError(
-                f"stride={stride} and stride_layer_idx={stride_layer_idx} must have the "
-                f"same length (one stride per downsampling block)"
+                f"stride={stride} and stride_layer_idx={stride_layer_idx} must have "
+                "the same length (one stride per downsampling block)"
             )
         if any(s < 1 for s in stride):
             raise ValueError(f"stride={stride}: every stride must be an integer >= 1")
@@ -217,7 +220,7 @@ class EfficientConformerEncoder(AbsEncoder):
         return rates
 
     def subsampled_lengths(self, ilens: torch.Tensor) -> torch.Tensor:
-        """Exact frame counts after the input layer ("valid" convolutions, per utterance)."""
+        """Exact per-utterance frame counts after the input layer ("valid" convs)."""
         if self.input_layer == "linear":
             return ilens
         lens = ilens

@@ -160,7 +160,8 @@ class GroupedRelPositionMultiHeadedAttention(RelPositionMultiHeadedAttention):
         q_v = q_v.view(batch, -1, self.group_size, self.h, self.d_k).sum(2)
         p = self.linear_pos(downsample_rel_pos(pos_emb, self.group_size))
         p = p.view(p.size(0), -1, self.h, self.d_k).transpose(1, 2)
-        matrix_bd = self.rel_shift(torch.matmul(q_v.transpose(1, 2), p.transpose(-2, -1)))
+        matrix_bd = torch.matmul(q_v.transpose(1, 2), p.transpose(-2, -1))
+        matrix_bd = self.rel_shift(matrix_bd)
         matrix_ac = torch.matmul(q_u, k.transpose(-2, -1))
         scores = (matrix_ac + matrix_bd) / math.sqrt(self.d_k * self.group_size)
 
@@ -173,7 +174,7 @@ class GroupedRelPositionMultiHeadedAttention(RelPositionMultiHeadedAttention):
         attn = torch.softmax(scores, dim=-1)
         if group_mask is not None:
             attn = attn.masked_fill(~group_mask.unsqueeze(1), 0.0)
-        self.attn = attn  # (batch, head, groups, groups), read by ESPnet's attention plots
+        self.attn = attn  # (batch, head, groups, groups) for ESPnet's attention plots
         context = torch.matmul(self.dropout(attn), v)
         return self.linear_out(self._ungroup(context, time))
 

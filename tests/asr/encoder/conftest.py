@@ -35,8 +35,9 @@ SMALL_ENCODER: Dict = dict(
 
 @pytest.fixture(scope="session")
 def speech_feats(data_root: Path) -> List[torch.Tensor]:
-    """80-dim log-mel frames (ESPnet's frontend) of four real utterances, cut to FRAME_LENGTHS."""
-    frontend = DefaultFrontend(fs=EMODB_RATE, n_fft=512, hop_length=HOP, n_mels=80).eval()
+    """80-dim log-mels (ESPnet's frontend) of four real utterances, cut to FRAME_LENGTHS."""
+    frontend = DefaultFrontend(fs=EMODB_RATE, n_fft=512, hop_length=HOP, n_mels=80)
+    frontend.eval()
     feats = []
     for name, frames in zip(EMODB_FILES, FRAME_LENGTHS):
         wav, rate = soundfile.read(data_root / "emodb" / "wav" / name, dtype="float32")

@@ -47,12 +47,12 @@ def test_grouped_attention_is_blind_to_trailing_padding(speech_feats):
 
 
 def test_masked_avg_pool_averages_valid_frames_only():
-    x = torch.arange(14, dtype=torch.float32).view(1, 7, 2).repeat(2, 1, 1)  # linear in t
+    x = torch.arange(14.0).view(1, 7, 2).repeat(2, 1, 1)  # linear in t
     pooled = masked_avg_pool(x, lengths_mask([7, 4], 7), stride=3)
     assert pooled.shape == (2, 3, 2)
     # windows 0-2, 3-5, 6: the mean of frames linear in t is the middle valid frame
     torch.testing.assert_close(pooled[0], x[0, [1, 4, 6]])
-    torch.testing.assert_close(pooled[1, :2], x[1, [1, 3]])  # window 3-5 has only frame 3
+    torch.testing.assert_close(pooled[1, :2], x[1, [1, 3]])  # window 3-5: frame 3 only
     assert not pooled[1, 2].any()  # a window with no valid frame
 
 
