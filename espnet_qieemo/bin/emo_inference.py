@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
+import humanfriendly
 import numpy as np
 import torch
 
 from espnet_qieemo._offline import no_nltk_downloads
 from espnet_qieemo.utils import audio
 from espnet_qieemo.utils.fileio import atomic_write
+from espnet_qieemo.utils.padding_guard import PaddingGuard
 from espnet_qieemo.utils.progress import Progress
 from espnet_qieemo.utils.vad import Segment
 
@@ -81,7 +83,7 @@ class Speech2Emotion:
         self.device, self.dtype, self.batch_size = device, getattr(torch, dtype), batch_size
         self.labels: List[str] = list(model.labels)
         frontend_conf = getattr(train_args, "frontend_conf", None) or {}
-        self.fs = int(frontend_conf.get("fs", audio.TARGET_FS))
+        self.fs = int(humanfriendly.parse_size(str(frontend_conf.get("fs", audio.TARGET_FS))))
 
     @classmethod
     def from_pretrained(cls, packed: Union[str, Path], **kwargs) -> "Speech2Emotion":
@@ -139,12 +141,11 @@ class Speech2Emotion:
             speech[i, :len(w)] = torch.from_numpy(w)
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         texts: List[Optional[str]] = [None] * len(waves)
-        if with_text:
+        with PaddingGuard(self.model.encoder):
             enc, enc_lens, blocks = self.model.encode_blocks(speech, lengths)
-            logits = self.model.classify_blocks(enc, enc_lens, blocks)
+        logits = self.model.classify_blocks(enc, enc_lens, blocks)
+        if with_text:
             texts = self._ctc_greedy(enc, enc_lens)
-        else:
-            logits = self.model.classify(speech, lengths)
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return [EmotionResult(self.labels[int(p.argmax())], dict(zip(self.labels, map(float, p))), t)
                 for p, t in zip(probs, texts)]
@@ -258,16 +259,18 @@ def write_outputs(records: Sequence[Record], labels: Sequence[str], output_dir: 
 
 
 def _build(model_args: dict) -> Speech2Emotion:
-    packed = model_args.pop("model_tag", None)
+    """From ``model_tag`` (packed zip) if given, else from ``train_config`` + ``model_file``."""
+    kwargs = dict(model_args)
+    packed, config, model_file = kwargs.pop("model_tag"), kwargs.pop("train_config"), kwargs.pop("model_file")
     if packed:
-        return Speech2Emotion.from_pretrained(packed, **model_args)
-    return Speech2Emotion(model_args.pop("train_config"), model_args.pop("model_file"), **model_args)
+        return Speech2Emotion.from_pretrained(packed, **kwargs)
+    return Speech2Emotion(config, model_file, **kwargs)
 
 
 def _run_shard(model_args: dict, wav_scp: Path, keys: List[str], with_text: bool, threads: int) -> List[Record]:
     """Worker for --nj: its own model, its own slice of the keys."""
     torch.set_num_threads(threads)
-    s2e = _build(dict(model_args))
+    s2e = _build(model_args)
     return list(s2e.classify_sources(scp_sources(wav_scp, s2e.fs, set(keys)), with_text))
 
 
@@ -289,10 +292,8 @@ def inference(output_dir: str, data_path_and_name_and_type: Sequence[Tuple[str, 
     keys = _read_keys(wav_scp, key_file)
     model_args = dict(model_tag=model_tag, train_config=train_config, model_file=model_file,
                       device="cuda" if ngpu > 0 else "cpu", dtype=dtype, batch_size=batch_size)
-    if not model_tag:
-        model_args.pop("model_tag")
     if nj <= 1:
-        s2e = _build(dict(model_args))
+        s2e = _build(model_args)
         labels = s2e.labels
         progress = Progress(len(keys), "utterances")
         records = list(s2e.classify_sources(scp_sources(wav_scp, s2e.fs, set(keys)), with_text, progress))
@@ -304,7 +305,7 @@ def inference(output_dir: str, data_path_and_name_and_type: Sequence[Tuple[str, 
             parts = pool.starmap(_run_shard, [(model_args, wav_scp, s, with_text, threads) for s in shards])
         by_key = {r.key: r for part in parts for r in part}
         records = [by_key[k] for k in keys if k in by_key]
-        labels = _build(dict(model_args)).labels
+        labels = _build(model_args).labels
     write_outputs(records, labels, Path(output_dir), with_text)
     failed = sum(r.result is None for r in records)
     logging.info(f"{len(records) - failed} classified, {failed} failed -> {output_dir}")

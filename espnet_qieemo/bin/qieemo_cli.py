@@ -109,7 +109,7 @@ def timeline(args: argparse.Namespace) -> int:
 def export(args: argparse.Namespace) -> int:
     from espnet_qieemo.bin.emo_export import export_onnx
 
-    export_onnx(_model(args), args.onnx, opset=args.opset)
+    export_onnx(_model(args), args.onnx, max_seconds=args.max_seconds, opset=args.opset)
     print(f"qieemo export: wrote {args.onnx}", file=sys.stderr)
     return 0
 
@@ -147,6 +147,8 @@ def get_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="ONNX: features -> class probabilities, classifier head included")
     _common(e)
     e.add_argument("onnx", type=Path)
+    e.add_argument("--max-seconds", type=float, default=30.0,
+                   help="longest utterance the graph takes (its fixed input size)")
     e.add_argument("--opset", type=int, default=17)
     e.set_defaults(func=export)
     return parser

@@ -8,7 +8,7 @@ class Progress:
     """``update(n)`` after each unit of work; prints at most every ``interval`` seconds."""
 
     def __init__(self, total: Optional[int], what: str = "files", interval: float = 2.0,
-                 stream: IO = sys.stderr) -> None:
+                 stream: Optional[IO] = None) -> None:
         self.total, self.what, self.interval, self.stream = total, what, interval, stream
         self.done = 0
         self.start = self._last = time.monotonic()
@@ -22,4 +22,5 @@ class Progress:
 
     def _print(self, now: float) -> None:
         of = f"/{self.total}" if self.total is not None else ""
-        print(f"[qieemo] {self.done}{of} {self.what} ({now - self.start:.1f} s)", file=self.stream, flush=True)
+        print(f"[qieemo] {self.done}{of} {self.what} ({now - self.start:.1f} s)",
+              file=self.stream or sys.stderr, flush=True)

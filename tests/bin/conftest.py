@@ -1,0 +1,69 @@
+"""A small emotion model trained by ``emo_train`` (1 epoch, a few EmoDB files), packed once."""
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from espnet_qieemo.bin.emo_pack import pack_emotion_model
+from espnet_qieemo.utils import audio
+
+EMOTIONS = {"N": "neutral", "F": "happy", "W": "angry", "T": "sad"}
+TRAIN_SPEAKERS, VALID_SPEAKERS = ("03", "08", "09"), ("10",)
+
+
+@dataclass
+class EmoModel:
+    config: Path
+    model_file: Path
+    packed: Path
+    labels: list
+
+
+def write_emodb_dir(wav_dir: Path, speakers, out: Path, per_class: int = 2) -> None:
+    """Kaldi data dir of ``per_class`` EmoDB files per speaker and emotion (N/F/W/T), at 16 kHz."""
+    (out / "wav").mkdir(parents=True)
+    with open(out / "wav.scp", "w") as scp, open(out / "emotion", "w") as emo, open(out / "utt2spk", "w") as spk:
+        for speaker in speakers:
+            for letter, label in EMOTIONS.items():
+                for path in sorted(wav_dir.glob(f"{speaker}???{letter}?.wav"))[:per_class]:
+                    target = out / "wav" / path.name
+                    soundfile.write(target, audio.load(path), audio.TARGET_FS)
+                    scp.write(f"{path.stem} {target}\n")
+                    emo.write(f"{path.stem} {label}\n")
+                    spk.write(f"{path.stem} {speaker}\n")
+
+
+@pytest.fixture(scope="session")
+def emo_model(asr_exp, data_root, tmp_path_factory) -> EmoModel:
+    """Initialised from the small efficient-conformer ASR model with its CTC/decoder kept.
+
+    The encoder stays frozen (freeze_encoder_steps), so the kept CTC head must transcribe
+    exactly as the ASR model does; only the emotion modules are trained.
+    """
+    asr = asr_exp("efficient_conformer")
+    work = tmp_path_factory.mktemp("emo_model")
+    wav_dir = data_root / "emodb" / "wav"
+    write_emodb_dir(wav_dir, TRAIN_SPEAKERS, work / "train")
+    write_emodb_dir(wav_dir, VALID_SPEAKERS, work / "valid")
+    (work / "labels").write_text("\n".join(EMOTIONS.values()) + "\n")
+    exp = work / "exp"
+    cmd = [sys.executable, "-m", "espnet_qieemo.bin.emo_train", "--asr_init", str(asr.dir),
+           "--keep_asr_heads", "true", "--label_list", str(work / "labels"), "--output_dir", str(exp),
+           "--ngpu", "0", "--num_workers", "0", "--use_tensorboard", "false", "--max_epoch", "1",
+           "--batch_type", "unsorted", "--batch_size", "8", "--optim", "adam", "--optim_conf", "lr=0.001",
+           "--model_conf", "freeze_encoder_steps=1000", "--num_att_plot", "0"]
+    for split in ("train", "valid"):
+        d = work / split
+        cmd += [f"--{split}_data_path_and_name_and_type", f"{d}/wav.scp,speech,sound",
+                f"--{split}_data_path_and_name_and_type", f"{d}/emotion,emotion,text",
+                f"--{split}_shape_file", f"{d}/wav.scp"]
+    with open(work / "train.log", "w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError("emo_train failed:\n" + "".join((work / "train.log").read_text().splitlines(True)[-30:]))
+    config, model_file = exp / "config.yaml", exp / "valid.loss.best.pth"
+    packed = pack_emotion_model(config, model_file, work / "emo_model.zip")
+    return EmoModel(config, model_file, packed, list(EMOTIONS.values()))
