@@ -8,6 +8,7 @@ memory mapped and an in-process delta says little about what a run really needed
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -213,15 +214,34 @@ def add_common_args(parser) -> None:
     parser.add_argument("--time-limit-s", type=float, default=300.0, help="per measurement run")
 
 
+STOPPED = "not run (the bench was stopped)"
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM acts like Ctrl-C: a bench cut short still prints what it had measured."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def measure(opts, model: str, seconds: float, batch: int, *extra: str) -> IsolatedResult:
-    """One ``measure.py`` run with the device, dtype, threads and limits of ``opts``."""
+    """One ``measure.py`` run with the device, dtype, threads and limits of ``opts``.
+
+    After a Ctrl-C or SIGTERM (see ``stop_on_sigterm``) the running measurement is killed
+    and this and every later call return a result marked ``STOPPED``, so the section script
+    goes on to print the figures it has.
+    """
+    if getattr(opts, "stopped", False):
+        return IsolatedResult(failure=STOPPED)
     command = [
         sys.executable, str(BENCH_DIR / "measure.py"),
         "--model", model, "--seconds", str(seconds), "--batch", str(batch),
         "--device", opts.device, "--dtype", opts.dtype, "--threads", str(opts.threads),
         *extra,
     ]  # fmt: skip
-    return run_isolated(command, opts.memory_cap_gib * 1024, opts.time_limit_s)
+    try:
+        return run_isolated(command, opts.memory_cap_gib * 1024, opts.time_limit_s)
+    except KeyboardInterrupt:
+        opts.stopped = True
+        return IsolatedResult(failure=STOPPED, command=command)
 
 
 def context_lines(opts, protocol: str) -> str:

@@ -13,7 +13,7 @@ measures what users train. All weights are untrained: only cost is measured.
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Tuple
 
 import torch
 import yaml
@@ -24,15 +24,15 @@ CONF = REPO / "egs2" / "iemocap_qieemo" / "emo1" / "conf"
 DEFAULT_LABELS = ("neu", "hap", "ang", "sad")
 NUM_CLASSES = len(DEFAULT_LABELS)
 
-# Recipe configs per backbone, first one found wins; frontend and encoder come from the
-# ASR config, as ``--asr_init`` would give them.
+# Recipe configs per backbone; frontend and encoder come from the paper-size ASR config,
+# as ``--asr_init`` would give them.
 EMOTION_CONFIGS = {
-    "efficient_conformer": ("train_emo_qieemo.yaml",),
-    "conformer": ("train_emo_qieemo_conformer.yaml",),
+    "efficient_conformer": "train_emo_qieemo.yaml",
+    "conformer": "train_emo_qieemo_conformer.yaml",
 }
 ASR_CONFIGS = {
-    "efficient_conformer": ("train_asr_efficient_conformer.yaml",),
-    "conformer": ("train_asr_conformer.yaml",),
+    "efficient_conformer": "train_asr_efficient_conformer.yaml",
+    "conformer": "train_asr_conformer.yaml",
 }
 
 
@@ -76,11 +76,11 @@ def build_wav2vec2() -> BenchModel:
 
 
 # ------------------------------------------------------------------ Qieemo (ESPnet)
-def first_existing(names) -> Optional[Path]:
-    for name in names:
-        if (CONF / name).is_file():
-            return CONF / name
-    return None
+def recipe_config(name: str) -> Path:
+    path = CONF / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the benchmark builds its models from the recipe configs")
+    return path
 
 
 def load_yaml(path: Path) -> Dict:
@@ -91,31 +91,9 @@ def load_yaml(path: Path) -> Dict:
     return conf
 
 
-# Used only while the recipe has no paper-size ASR config: WeNet's LibriSpeech "v1"
-# efficient conformer (12 x 256, 4 heads, FFN 2048, stride 2 after block 3, grouped
-# attention in blocks 0-3) and ESPnet's conformer of the same width, depth, heads and FFN.
-PAPER_SIZE = dict(output_size=256, attention_heads=4, linear_units=2048, num_blocks=12,
-                  cnn_module_kernel=15, input_layer="conv2d")  # fmt: skip
-PAPER_ENCODERS = {
-    "efficient_conformer": dict(
-        PAPER_SIZE, stride_layer_idx=[3], stride=[2], group_layer_idx=[0, 1, 2, 3], group_size=3
-    ),
-    "conformer": dict(
-        PAPER_SIZE, rel_pos_type="latest", pos_enc_layer_type="rel_pos",
-        selfattention_layer_type="rel_selfattn",
-        macaron_style=True, use_cnn_module=True,
-    ),  # fmt: skip
-}
-PAPER_FRONTEND = dict(fs="16k", n_fft=512, win_length=400, hop_length=160, n_mels=80)
-
-
 def backbone_config(encoder: str) -> Tuple[Dict, str]:
-    """Frontend + encoder options from the recipe's paper-size ASR config, if there is one."""
-    path = first_existing(ASR_CONFIGS[encoder])
-    if path is None:
-        conf = dict(frontend="default", frontend_conf=PAPER_FRONTEND, encoder=encoder,
-                    encoder_conf=PAPER_ENCODERS[encoder])  # fmt: skip
-        return conf, f"paper-size `{encoder}` defined in bench/models.py"
+    """Frontend + encoder options from the recipe's paper-size ASR config."""
+    path = recipe_config(ASR_CONFIGS[encoder])
     conf = load_yaml(path)
     if conf.get("encoder") != encoder:
         raise ValueError(f"{path}: expected `encoder: {encoder}`, found {conf.get('encoder')!r}")
@@ -133,9 +111,8 @@ def emotion_args(encoder: str) -> Tuple[argparse.Namespace, str]:
     with _offline():
         from espnet_qieemo.tasks.emotion import EmotionTask
 
-    emo_path = first_existing(EMOTION_CONFIGS[encoder])
-    argv = [] if emo_path is None else ["--config", str(emo_path)]
-    args = EmotionTask.get_parser().parse_args(argv)
+    emo_path = recipe_config(EMOTION_CONFIGS[encoder])
+    args = EmotionTask.get_parser().parse_args(["--config", str(emo_path)])
     if args.encoder not in (None, encoder):
         raise ValueError(f"{emo_path}: expected `encoder: {encoder}`, found {args.encoder!r}")
     backbone, backbone_source = backbone_config(encoder)
@@ -147,8 +124,7 @@ def emotion_args(encoder: str) -> Tuple[argparse.Namespace, str]:
     args.model_conf = dict(args.model_conf, freeze_encoder_steps=0)
     if args.labels is None and args.label_list is None:
         args.labels = list(DEFAULT_LABELS)
-    emo_source = emo_path.name if emo_path else "EmotionTask defaults (mmf + cma)"
-    return args, f"EmotionTask.build_model: {emo_source}, {backbone_source}"
+    return args, f"EmotionTask.build_model: {emo_path.name}, {backbone_source}"
 
 
 def build_qieemo(encoder: str) -> BenchModel:

@@ -6,6 +6,7 @@ is stopped and reported as not fitting, and longer inputs of that model are not 
 """
 import argparse
 import sys
+import time
 from typing import Dict, List, Optional, Tuple
 
 import benchlib
@@ -19,29 +20,38 @@ Result = Optional[benchlib.IsolatedResult]
 
 
 def run_lengths(opts, lengths) -> Dict[Tuple[str, float], Result]:
-    """Each model at each length; ``None`` where a shorter input already did not fit."""
+    """Every model at one length before the next length, so a time budget cuts evenly.
+
+    Lengths run in the order given (the longest first puts the memory limits first).
+    ``None`` marks a run not started: a shorter input of that model did not fit, or the
+    run's time budget (``--budget-s``) was spent.
+    """
     results: Dict[Tuple[str, float], Result] = {}
-    for model in MODELS:
-        failed = False
-        for seconds in lengths:
-            if failed:
+    failed_at: Dict[str, float] = {}
+    start = time.monotonic()
+    for seconds in lengths:
+        for model in MODELS:
+            too_long = seconds >= failed_at.get(model, float("inf"))
+            if too_long or time.monotonic() - start > opts.budget_s:
                 results[(model, seconds)] = None
                 continue
             reps = "3" if seconds <= SHORT_S and not opts.quick else "1"
-            print(f"[scaling] {model} {seconds}s", file=sys.stderr, flush=True)
             res = benchlib.measure(
                 opts, model, seconds, 1, "--warmup", "1", "--warmup-seconds", "1", "--reps", reps
             )
+            print(f"[scaling] {model} {seconds:g}s: {res.report or res.failure}", file=sys.stderr, flush=True)
             results[(model, seconds)] = res
-            failed = res.report is None
+            if res.report is None:
+                failed_at[model] = min(seconds, failed_at.get(model, float("inf")))
     return results
 
 
 def cell(res: Result) -> List[str]:
     if res is None:
-        return ["not run (a shorter input did not fit)", "-", "-"]
+        return ["not run (a shorter input did not fit, or the time budget was spent)", "-", "-"]
     if res.report is None:
-        return [res.failure, "-", f">= {res.watched_peak_mib / 1024:.2f}"]
+        seen = f">= {res.watched_peak_mib / 1024:.2f}" if res.watched_peak_mib else "-"
+        return [res.failure, "-", seen]
     rep = res.report
     return [f"{fmt(rep['median_s'])} s", fmt(rep["median_s"] / rep["seconds"]),
             f"{benchlib.peak_gib(rep):.2f}"]  # fmt: skip
@@ -49,7 +59,7 @@ def cell(res: Result) -> List[str]:
 
 def rows(results, lengths) -> List[List[str]]:
     out = []
-    for seconds in lengths:
+    for seconds in sorted(lengths):
         ref = results.get((REFERENCE, seconds))
         ref_t = ref.report["median_s"] if ref and ref.report else None
         for model in MODELS:
@@ -64,7 +74,7 @@ def fit_lines(opts, results, lengths) -> List[str]:
     """Where each model stops fitting, and the 10-minute memory target for Qieemo."""
     lines = []
     for model in MODELS:
-        done = [(s, results[(model, s)]) for s in lengths if results[(model, s)] is not None]
+        done = [(s, results[(model, s)]) for s in sorted(lengths) if results[(model, s)] is not None]
         fits = [s for s, r in done if r.report]
         failed = [(s, r) for s, r in done if r.report is None]
         line = f"- {LABELS[model]}: " + (f"fits up to {max(fits):g} s" if fits else "fits no tested length")
@@ -73,12 +83,14 @@ def fit_lines(opts, results, lengths) -> List[str]:
         lines.append(line + ".")
     last = results.get(("qieemo", max(lengths)))
     if max(lengths) >= 600 and opts.device == "cpu":
+        target = "- Target: Qieemo peak memory on a 10-minute input < 4 GiB: "
         if last and last.report:
             peak = benchlib.peak_gib(last.report)
-            verdict = "met" if peak < 4 else f"missed by {peak - 4:.2f} GiB"
-            lines.append(f"- Target: Qieemo peak memory on a 10-minute input < 4 GiB: {peak:.2f} GiB, {verdict}.")
+            lines.append(target + f"{peak:.2f} GiB, " + ("met." if peak < 4 else f"missed by {peak - 4:.2f} GiB."))
+        elif last and last.failure != benchlib.STOPPED:
+            lines.append(target + f"not met ({last.failure}).")
         else:
-            lines.append("- Target: Qieemo peak memory on a 10-minute input < 4 GiB: not met (the run did not finish).")
+            lines.append(target + "not measured (the bench was stopped before or during that run).")
     return lines
 
 
@@ -111,8 +123,11 @@ def section(opts, results, lengths) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     benchlib.add_common_args(parser)
+    benchlib.stop_on_sigterm()
+    parser.add_argument("--lengths", type=float, nargs="+", help=f"seconds (default {FULL_LENGTHS})")
+    parser.add_argument("--budget-s", type=float, default=float("inf"), help="start no run after this")
     opts = parser.parse_args()
-    lengths = QUICK_LENGTHS if opts.quick else FULL_LENGTHS
+    lengths = opts.lengths or (QUICK_LENGTHS if opts.quick else FULL_LENGTHS)
     print(section(opts, run_lengths(opts, lengths), lengths))
 
 

@@ -19,11 +19,11 @@ QUICK = dict(batch=2, seconds=2.0, reps=1)
 def run_models(opts, setting) -> dict:
     results = {}
     for model in MODELS:
-        print(f"[training] {model}", file=sys.stderr, flush=True)
         results[model] = benchlib.measure(
             opts, model, setting["seconds"], setting["batch"], "--mode", "train",
             "--warmup", "1", "--reps", str(setting["reps"]),
         )  # fmt: skip
+        print(f"[training] {model}: {results[model].report or results[model].failure}", file=sys.stderr, flush=True)
     return results
 
 
@@ -34,7 +34,8 @@ def rows(results, setting) -> List[List[str]]:
     for model in MODELS:
         res = results[model]
         if res.report is None:
-            out.append([LABELS[model], res.failure, "-", "-", f">= {res.watched_peak_mib / 1024:.2f}", "-", "-"])
+            seen = f">= {res.watched_peak_mib / 1024:.2f}" if res.watched_peak_mib else "-"
+            out.append([LABELS[model], res.failure, "-", "-", seen, "-", "-"])
             continue
         rep = res.report
         peak = benchlib.peak_gib(rep)
@@ -74,8 +75,12 @@ def section(opts, results, setting) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     benchlib.add_common_args(parser)
+    benchlib.stop_on_sigterm()
+    parser.add_argument("--reps", type=int, help="timed steps (default 3, quick 1)")
     opts = parser.parse_args()
-    setting = QUICK if opts.quick else FULL
+    setting = dict(QUICK if opts.quick else FULL)
+    if opts.reps:
+        setting["reps"] = opts.reps
     print(section(opts, run_models(opts, setting), setting))
 
 

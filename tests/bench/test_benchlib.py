@@ -1,5 +1,5 @@
 """The measurement helpers behind bench/RESULTS.md: MAC counts, RTF arithmetic, memory cap."""
-import json
+import argparse
 import sys
 
 import pytest
@@ -75,3 +75,9 @@ def test_isolated_run_stops_at_time_limit_and_reports_errors():
     failed = run_child("raise SystemExit('bad input')", 4096)
     assert failed.report is None and "bad input" in failed.failure
     assert "no JSON" in run_child("print('not json')", 4096).failure
+
+
+def test_a_stopped_bench_runs_nothing_more():
+    opts = argparse.Namespace(stopped=True)
+    result = benchlib.measure(opts, "qieemo", 1.0, 1)
+    assert result.report is None and result.failure == benchlib.STOPPED and not result.command
