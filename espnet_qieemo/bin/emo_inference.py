@@ -33,6 +33,7 @@ from espnet_qieemo.utils.progress import Progress
 from espnet_qieemo.utils.vad import Segment
 
 with no_nltk_downloads():
+    from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
     from espnet2.main_funcs.pack_funcs import unpack
     from espnet2.utils import config_argparse
     from espnet2.utils.types import str2bool, str2triple_str, str_or_none
@@ -190,7 +191,7 @@ class Speech2Emotion:
             return []
         try:
             return self.classify_batch(waves, with_text)
-        except RuntimeError as err:
+        except (RuntimeError, TooShortUttError) as err:
             if len(waves) == 1:
                 logging.warning(f"model failed on one input: {err}")
                 reason = " ".join(str(err).split())

@@ -40,17 +40,18 @@ def test_predict_gives_one_record_per_file_and_fails_softly(emo_model, s2e, data
     soundfile.write(inputs / "zero.wav", np.zeros(0, np.float32), 16000)
     soundfile.write(inputs / "silent.wav", np.zeros(16000, np.float32), 16000)
     soundfile.write(inputs / "nan.wav", np.full(4000, np.nan, np.float32), 16000, subtype="FLOAT")
+    soundfile.write(inputs / "short.wav", 0.1 * np.random.default_rng(0).standard_normal(480), 16000)  # 30 ms
     out = tmp_path / "records.jsonl"
     with pytest.raises(SystemExit) as status:
         qieemo_cli.main(["predict", str(emo_model.packed), str(emodb[0]), str(digit), str(inputs),
                          "--batch-size", "2", "-o", str(out)])
     assert status.value.code == 1
     stderr = capsys.readouterr().err
-    assert "[qieemo] 8/8 files" in stderr and "5 of 8 file(s) failed" in stderr
+    assert "[qieemo] 9/9 files" in stderr and "6 of 9 file(s) failed" in stderr
     records = {Path(r["file"]).name: r for r in map(json.loads, out.read_text().splitlines())}
-    assert len(records) == 8
+    assert len(records) == 9
     reasons = {"empty.wav": "empty file", "notes.wav": "not a readable audio file", "zero.wav": "zero-length",
-               "silent.wav": "all-silent", "nan.wav": "NaN"}
+               "silent.wav": "all-silent", "nan.wav": "NaN", "short.wav": "model failed on this input (0.030 s"}
     for name, reason in reasons.items():
         assert reason in records[name]["error"] and "label" not in records[name]
     for path in (emodb[0], digit, inputs / "sub" / "stereo.flac"):
