@@ -15,7 +15,7 @@ import shutil
 import sys
 from collections import Counter
 from functools import partial
-from multiprocessing import Pool
+from multiprocessing.pool import ThreadPool
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -56,7 +56,9 @@ def format_dir(src: Path, dst: Path, fs: int = 16000, min_duration: float = 0.2,
     try:
         work = partial(format_one, dst_data=staging / "data", final_data=dst / "data", fs=fs,
                        min_samples=int(min_duration * fs))
-        with Pool(max(1, nj)) as pool:
+        # Threads, not processes: decoding and resampling release the GIL, and forking a
+        # process that already runs torch's thread pool can deadlock.
+        with ThreadPool(max(1, nj)) as pool:
             results = pool.map(work, sorted(wavs.items()), chunksize=16)
         kept = {utt: (path, n) for utt, path, n, _ in results if path is not None}
         excluded = {utt: reason for utt, path, _, reason in results if path is None}
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] = None) -> None:
                         help="Kaldi data dir with wav.scp, and the formatted dir to (re)create")
     parser.add_argument("--fs", type=int, default=16000, help="target sample rate")
     parser.add_argument("--min_duration", type=float, default=0.2, help="shorter utterances are excluded (s)")
-    parser.add_argument("--nj", type=int, default=1, help="parallel worker processes")
+    parser.add_argument("--nj", type=int, default=1, help="parallel worker threads")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:

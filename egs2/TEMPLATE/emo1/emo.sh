@@ -259,8 +259,8 @@ if asr_stage 7; then
             --key_file "${tmp}/logdir/keys.JOB.scp" --asr_train_config "${asr_exp}/config.yaml" \
             --asr_model_file "${model}" --config "${inference_config}" --output_dir "${tmp}/logdir/output.JOB" ${inference_args}
         for i in $(seq "${n}"); do cat "${tmp}/logdir/output.${i}/1best_recog/text"; done | sort >"${tmp}/text"
-        python -m espnet_qieemo.bin.asr_wer --ref "${dumpdir}/${test_set}/text" --hyp "${tmp}/text" --out "${tmp}/result.txt"
         swap_in "${out}"
+        python -m espnet_qieemo.bin.asr_wer --ref "${dumpdir}/${test_set}/text" --hyp "${out}/text" --out "${out}/result.txt"
     done
 fi
 
