@@ -14,7 +14,7 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterable, Iterator, List, Optional, Sequence
+from typing import IO, Iterator, List, Optional, Sequence
 
 from espnet_qieemo.bin.emo_inference import Record, Speech2Emotion
 from espnet_qieemo.utils import audio, vad
