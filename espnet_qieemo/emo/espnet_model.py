@@ -44,8 +44,8 @@ class ESPnetEmotionModel(AbsESPnetModel):
     ``freeze_encoder_steps``: the frontend+encoder get no gradient during the first N
     training forward passes (N optimizer steps with accum_grad 1), so the new modules settle
     before the pretrained encoder is changed. The count is a buffer, so resuming keeps it.
-    ``ctc``/``decoder``/``token_list`` are the ASR heads kept by ``keep_asr_heads``; they are
-    frozen and only used for transcripts at inference.
+    ``ctc``/``decoder``/``token_list`` are None unless ``attach_asr_heads`` kept the ASR
+    heads (``keep_asr_heads``); they are frozen and only used for transcripts at inference.
     """
 
     @typechecked
@@ -61,9 +61,6 @@ class ESPnetEmotionModel(AbsESPnetModel):
         classifier: EmotionClassifier,
         class_weights: Optional[Sequence[float]] = None,
         freeze_encoder_steps: int = 0,
-        ctc: Optional[torch.nn.Module] = None,
-        decoder: Optional[torch.nn.Module] = None,
-        token_list: Optional[Sequence[str]] = None,
     ) -> None:
         super().__init__()
         self.labels: List[str] = list(labels)
@@ -83,13 +80,19 @@ class ESPnetEmotionModel(AbsESPnetModel):
             )
         weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
         self.register_buffer("class_weights", weights, persistent=False)
-        self.ctc = ctc
-        self.decoder = decoder
-        self.token_list = None if token_list is None else list(token_list)
+        self.ctc: Optional[torch.nn.Module] = None
+        self.decoder: Optional[torch.nn.Module] = None
+        self.token_list: Optional[List[str]] = None
+        self.tally: Optional[RecallTally] = None
+
+    def attach_asr_heads(
+        self, ctc: torch.nn.Module, decoder: Optional[torch.nn.Module], token_list: Sequence[str]
+    ) -> None:
+        """Keep the ASR CTC/decoder for transcripts; frozen, as emotion training must not move them."""
+        self.ctc, self.decoder, self.token_list = ctc, decoder, list(token_list)
         for head in (ctc, decoder):
             if head is not None:
                 head.requires_grad_(False)
-        self.tally: Optional[RecallTally] = None
 
     # ---- encoding -------------------------------------------------------------------
     def _extract_feats(
@@ -119,8 +122,14 @@ class ESPnetEmotionModel(AbsESPnetModel):
     def encode_blocks(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, List[BlockOutput]]:
-        """Frontend + encoder; returns the final output (PPG), its lengths and every block."""
-        with torch.no_grad() if self._encoder_frozen() else nullcontext():
+        """Frontend + encoder; returns the final output (PPG), its lengths and every block.
+
+        A frozen encoder also runs without dropout: its features stay exactly the pretrained
+        ones while the new modules learn on them.
+        """
+        frozen = self._encoder_frozen()
+        self.encoder.train(self.training and not frozen)
+        with torch.no_grad() if frozen else nullcontext():
             feats, feats_lens = self._extract_feats(speech, speech_lengths)
             if self.specaug is not None and self.training:
                 feats, feats_lens = self.specaug(feats, feats_lens)
@@ -128,6 +137,7 @@ class ESPnetEmotionModel(AbsESPnetModel):
                 feats, feats_lens = self.normalize(feats, feats_lens)
             with BlockOutputCollector(self.encoder) as collector:
                 enc_out, enc_lens, _ = self.encoder(feats, feats_lens)
+        self.encoder.train(self.training)
         if isinstance(enc_out, tuple):  # encoders with intermediate CTC outputs
             enc_out = enc_out[0]
         return enc_out, enc_lens, collector.outputs

@@ -132,7 +132,9 @@ class MultiBlockFusion(_BlockWeights):
 
     The convolution sees each block as one input channel, so it can mix blocks and
     neighbouring frames/features; a linear layer then maps (channels x features) of each
-    frame to the emotion feature e^t.
+    frame to the emotion feature e^t. A LayerNorm keeps E at unit scale: the softmax
+    weights (1/num_blocks each at the start) and the two layers would otherwise shrink it
+    so far that CMA's attention starts uniform and E barely reaches the classifier.
     """
 
     def __init__(
@@ -152,6 +154,7 @@ class MultiBlockFusion(_BlockWeights):
             num_blocks, conv_channels, kernel_size, padding=kernel_size // 2
         )
         self.proj = torch.nn.Linear(conv_channels * input_size, output_size)
+        self.norm = torch.nn.LayerNorm(output_size)
         self.dropout = torch.nn.Dropout(dropout_rate)
         self._output_size = output_size
 
@@ -162,4 +165,4 @@ class MultiBlockFusion(_BlockWeights):
         x = torch.relu(self.conv(self.weighted(stacked)))  # (B, C, T, D)
         b, c, t, d = x.shape
         x = x.permute(0, 2, 1, 3).reshape(b, t, c * d)
-        return torch.relu(self.proj(self.dropout(x)))
+        return self.norm(self.proj(self.dropout(x)))

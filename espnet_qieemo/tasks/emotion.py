@@ -198,12 +198,13 @@ class EmotionTask(AbsTask):
         classifier = EmotionClassifier(
             input_size=(attention or fusion).output_size(), num_classes=len(labels), **args.classifier_conf
         )
-        ctc, decoder, token_list = cls._build_asr_heads(args.asr_heads, encoder.output_size())
         model = model_choices.get_class(args.model)(
             labels=labels, frontend=frontend, specaug=specaug, normalize=normalize,
             encoder=encoder, fusion=fusion, attention=attention, classifier=classifier,
-            ctc=ctc, decoder=decoder, token_list=token_list, **args.model_conf,
+            **args.model_conf,
         )
+        if args.asr_heads is not None:
+            model.attach_asr_heads(*cls._build_asr_heads(args.asr_heads, encoder.output_size()))
         if args.init is not None:
             initialize(model, args.init)
         if ckpt is not None:
@@ -226,9 +227,7 @@ class EmotionTask(AbsTask):
         return None if name is None else choices.get_class(name)(**conf)
 
     @classmethod
-    def _build_asr_heads(cls, heads: Optional[dict], encoder_size: int):
-        if heads is None:
-            return None, None, None
+    def _build_asr_heads(cls, heads: dict, encoder_size: int) -> Tuple[CTC, Optional[torch.nn.Module], List[str]]:
         token_list = list(heads["token_list"])
         ctc = CTC(odim=len(token_list), encoder_output_size=encoder_size, **heads["ctc_conf"])
         decoder = None

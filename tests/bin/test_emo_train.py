@@ -16,6 +16,7 @@ from espnet_qieemo.utils import audio
 CONF = Path(__file__).resolve().parents[2] / "egs2" / "iemocap_qieemo" / "emo1" / "conf"
 LABELS = ["N", "F", "W", "T"]  # EmoDB letters: neutral, happiness, anger, sadness
 TRAIN_PER_CLASS, VALID_PER_CLASS, VALID_SPEAKER = 8, 2, "16"
+EPOCHS = 10
 
 
 def write_subset(wav_dir: Path, out: Path, per_class: int, valid: bool) -> Path:
@@ -70,9 +71,14 @@ def epoch_stats(exp: Path) -> dict:
 def test_full_model_from_asr_checkpoint_fits_the_subset(emodb_subset, asr_exp, tmp_path):
     asr = asr_exp("efficient_conformer")
     exp = tmp_path / "exp"
+    # The full model (MMF + CMA) on the pretrained encoder, kept frozen (freeze_encoder_steps
+    # beyond the run) and without augmentation or dropout, so fitting is fast and repeatable.
     cmd = [sys.executable, "-m", "espnet_qieemo.bin.emo_train",
            *train_cmd(emodb_subset, exp, "--config", str(CONF / "train_emo_qieemo_small.yaml"),
-                      "--asr_init", str(asr.dir), "--max_epoch", "12")]
+                      "--asr_init", str(asr.dir), "--max_epoch", str(EPOCHS), "--specaug", "none",
+                      "--model_conf", "freeze_encoder_steps=1000", "--fusion_conf", "dropout_rate=0.0",
+                      "--classifier_conf", "dropout_rate=0.0", "--scheduler", "none",
+                      "--optim_conf", "lr=0.005")]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
