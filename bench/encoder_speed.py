@@ -88,9 +88,11 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, nargs="+", default=[10, 60])
+    parser.add_argument("--batches", type=int, nargs="+", default=[8, 1])
     opts = parser.parse_args(argv)
-    opts.seconds, opts.batches = ([10], [1]) if opts.quick else ([10, 60], [8, 1])
-    opts.runs = 1 if opts.quick else opts.runs
+    if opts.quick:
+        opts.seconds, opts.batches, opts.runs = [10], [1], 1
     return opts
 
 
