@@ -113,16 +113,16 @@ def train_head(data: Dict[str, Tuple[np.ndarray, np.ndarray]], n_cls: int, epoch
 def probe(model: torch.nn.Module, folds: Sequence[Path], labels: List[str], epochs: int, seed: int,
           batch_size: int) -> Dict:
     """{"blocks": [{"block": i, "folds": [{WA, UA, WF1}, ...]}, ...]} over every encoder block."""
-    cache: Dict[str, np.ndarray] = {}
-    for fold in folds:
-        for part in PARTS:
-            extract(model, fold / part / "wav.scp", cache, batch_size)
-    n_blocks = next(iter(cache.values())).shape[0]
-    per_block: List[List[Dict[str, float]]] = [[] for _ in range(n_blocks)]
-    # The heads are tiny: one thread is ~50x faster than several fighting over a busy CPU.
+    # Small model, small heads: one thread is 10-50x faster than several fighting over a busy CPU.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        cache: Dict[str, np.ndarray] = {}
+        for fold in folds:
+            for part in PARTS:
+                extract(model, fold / part / "wav.scp", cache, batch_size)
+        n_blocks = next(iter(cache.values())).shape[0]
+        per_block: List[List[Dict[str, float]]] = [[] for _ in range(n_blocks)]
         for fold in folds:
             data = {p: part_data(fold, p, labels, cache) for p in PARTS}
             for b in range(n_blocks):
