@@ -11,6 +11,7 @@ pauses); its peak RSS (``VmHWM``) is compared with the same process after loadin
 model only.
 """
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -151,7 +152,8 @@ def main() -> None:
     opts.time_limit_s = max(opts.time_limit_s, 3600.0)
     with tempfile.TemporaryDirectory(prefix="qieemo_bench_") as tmp:
         work = Path(tmp)
-        packed = pack_untrained(work)
+        with contextlib.redirect_stdout(sys.stderr):  # ESPnet prints import and packing notes
+            packed = pack_untrained(work)
         speed = throughput(packed, emodb_waves(count), reps)
         memory = timeline_rows(opts, packed, work, minutes)
     print("## Inference speed (issue 5)\n")
