@@ -4,9 +4,13 @@ UA is not a mean of per-batch values: the model counts a confusion matrix over t
 epoch and the trainer registers the recall mean once at the end, so
 ``--best_model_criterion valid ua max`` selects on the real validation UA.
 """
+from typing import Callable, Iterable, Optional, Sequence
+
 import torch
 
-from espnet2.train.trainer import Trainer
+from espnet2.train.distributed_utils import DistributedOption
+from espnet2.train.reporter import SubReporter
+from espnet2.train.trainer import Trainer, TrainerOptions
 
 from espnet_qieemo.emo.espnet_model import RecallTally
 
@@ -17,11 +21,19 @@ def _core(model: torch.nn.Module) -> torch.nn.Module:
 
 class EmotionTrainer(Trainer):
     @classmethod
-    def _with_ua(cls, run, model, reporter, distributed_option, *args, **kwargs):
+    def _with_ua(
+        cls,
+        run: Callable,
+        model: torch.nn.Module,
+        reporter: SubReporter,
+        distributed_option: DistributedOption,
+        **kwargs,
+    ):
+        """Run one epoch with the model counting its confusions, then register ``ua``."""
         core = _core(model)
         core.tally = RecallTally(len(core.labels))
         try:
-            result = run(model, *args, reporter=reporter, distributed_option=distributed_option, **kwargs)
+            result = run(model, reporter=reporter, distributed_option=distributed_option, **kwargs)
             confusion = core.tally.confusion
             if distributed_option.distributed:
                 confusion = confusion.to(next(core.parameters()).device)
@@ -34,8 +46,18 @@ class EmotionTrainer(Trainer):
         return result
 
     @classmethod
-    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter,
-                        summary_writer, options, distributed_option) -> bool:
+    def train_one_epoch(
+        cls,
+        model: torch.nn.Module,
+        iterator: Iterable,
+        optimizers: Sequence[torch.optim.Optimizer],
+        schedulers: Sequence[Optional[object]],
+        scaler: Optional[object],
+        reporter: SubReporter,
+        summary_writer: Optional[object],
+        options: TrainerOptions,
+        distributed_option: DistributedOption,
+    ) -> bool:
         return cls._with_ua(
             super().train_one_epoch, model, reporter, distributed_option,
             iterator=iterator, optimizers=optimizers, schedulers=schedulers, scaler=scaler,
@@ -43,7 +65,14 @@ class EmotionTrainer(Trainer):
         )
 
     @classmethod
-    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
+    def validate_one_epoch(
+        cls,
+        model: torch.nn.Module,
+        iterator: Iterable,
+        reporter: SubReporter,
+        options: TrainerOptions,
+        distributed_option: DistributedOption,
+    ) -> None:
         return cls._with_ua(
             super().validate_one_epoch, model, reporter, distributed_option,
             iterator=iterator, options=options,

@@ -69,6 +69,7 @@ def test_encoder_is_frozen_for_the_first_steps(build_model, emodb_waves):
         model(batch, lens, target)[0].backward()
         grads.append([p.grad for p in model.encoder.parameters()])
         assert model.fusion.block_weights.grad is not None
+    assert model.encoder.training  # back in train mode after the frozen (dropout-free) pass
     assert all(g is None for g in grads[0])
     assert any(g is not None and g.abs().sum() > 0 for g in grads[1])
     assert int(model.num_updates) == 2
