@@ -41,7 +41,7 @@ def run_lengths(opts, lengths) -> Dict[Tuple[str, float], Result]:
             )
             print(f"[scaling] {model} {seconds:g}s: {res.report or res.failure}", file=sys.stderr, flush=True)
             results[(model, seconds)] = res
-            if res.report is None:
+            if res.report is None and res.failure != benchlib.STOPPED:
                 failed_at[model] = min(seconds, failed_at.get(model, float("inf")))
     return results
 

@@ -7,7 +7,7 @@ import benchlib
 def test_measure_reports_time_memory_and_macs_of_qieemo():
     command = [
         sys.executable, str(benchlib.BENCH_DIR / "measure.py"), "--model", "qieemo",
-        "--seconds", "0.5", "--warmup", "0", "--reps", "2", "--count-macs",
+        "--seconds", "0.5", "--warmup", "0", "--reps", "2", "--count-macs", "--threads", "1",
     ]  # fmt: skip
     result = benchlib.run_isolated(command, memory_cap_mib=8192, time_limit_s=600)
     assert result.failure is None, result.failure
