@@ -6,22 +6,28 @@ O     = ReLU(softmax(Q_att K^T / sqrt(d)) V)      (eq. 8)
 
 Both steps share K and V, so the second one re-reads the PPG with a query that already
 carries what the first step found. Padded PPG frames are masked out of every softmax.
+Queries are taken in row chunks, so a long recording never holds a full Te x Tk matrix.
 """
 import math
 from typing import Tuple
 
 import torch
 
-from espnet_qieemo.emo.mmf import valid_mask
+from espnet_qieemo.utils.masks import valid_mask
+from espnet_qieemo.utils.chunking import row_chunks
 
 
 def masked_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor
 ) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v with keys outside ``key_mask`` (B, Tk) given no weight."""
-    scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.size(-1))
-    scores = scores.masked_fill(~key_mask.unsqueeze(1), float("-inf"))
-    return torch.matmul(torch.softmax(scores, dim=-1), v)
+    invalid = ~key_mask.unsqueeze(1)
+    contexts = []
+    for rows in row_chunks(q.size(1), q.size(0) * k.size(1) * 2):
+        scores = torch.matmul(q[:, rows], k.transpose(-1, -2)) / math.sqrt(q.size(-1))
+        scores = scores.masked_fill(invalid, float("-inf"))
+        contexts.append(torch.matmul(torch.softmax(scores, dim=-1), v))
+    return torch.cat(contexts, dim=1)
 
 
 class CrossModalAttention(torch.nn.Module):

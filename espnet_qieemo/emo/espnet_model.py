@@ -15,6 +15,7 @@ from espnet_qieemo.asr.encoder.block_outputs import BlockOutput, BlockOutputColl
 from espnet_qieemo.emo.cma import CrossModalAttention
 from espnet_qieemo.emo.mmf import AbsFusion
 from espnet_qieemo.emo.pooling import EmotionClassifier
+from espnet_qieemo.utils.long_frontend import utterance_feats
 
 
 class RecallTally:
@@ -102,12 +103,13 @@ class ESPnetEmotionModel(AbsESPnetModel):
 
         An STFT frontend pads the signal's end by reflection; inside a zero-padded batch the
         last frames would see zeros instead, so a batch would change an utterance's features.
+        Long utterances go through the frontend in chunks (``utils.long_frontend``).
         """
         speech = speech[:, : int(speech_lengths.max())]
         if self.frontend is None:
             return speech, speech_lengths
         feats = [
-            self.frontend(speech[i : i + 1, : int(n)], speech_lengths[i : i + 1])
+            utterance_feats(self.frontend, speech[i : i + 1, : int(n)], speech_lengths[i : i + 1])
             for i, n in enumerate(speech_lengths)
         ]
         lens = torch.cat([f[1] for f in feats])

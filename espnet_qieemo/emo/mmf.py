@@ -11,11 +11,7 @@ from typing import List, Tuple
 import torch
 
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutput
-
-
-def valid_mask(lens: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B, T) boolean mask, True on frames inside each sequence."""
-    return torch.arange(max_len, device=lens.device)[None, :] < lens[:, None]
+from espnet_qieemo.utils.masks import valid_mask
 
 
 def align_to_rate(block: BlockOutput, target: BlockOutput) -> torch.Tensor:

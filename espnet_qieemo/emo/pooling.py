@@ -1,7 +1,7 @@
 """Utterance-level pooling and the emotion classifier head (256-dim linear layers, paper III.B)."""
 import torch
 
-from espnet_qieemo.emo.mmf import valid_mask
+from espnet_qieemo.utils.masks import valid_mask
 
 
 def masked_mean(xs: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:

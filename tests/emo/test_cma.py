@@ -30,3 +30,16 @@ def test_cma_matches_equations_and_masks_padded_keys():
     ppg[1, 6:] = 100.0
     again, _ = cma(emo, emo_lens, ppg, ppg_lens)
     assert torch.allclose(again, out)
+
+
+def test_cma_in_query_chunks_equals_one_pass(monkeypatch):
+    from espnet_qieemo.utils import chunking
+
+    torch.manual_seed(0)
+    cma = CrossModalAttention(query_size=6, ppg_size=5, attention_dim=4)
+    emo, ppg = torch.randn(2, 50, 6), torch.randn(2, 50, 5)
+    lens = torch.tensor([50, 31])
+    want, _ = cma(emo, lens, ppg, lens)
+    monkeypatch.setattr(chunking, "SCORE_BUDGET", 2 * 50 * 2 * 7)  # 7 query rows per chunk
+    got, _ = cma(emo, lens, ppg, lens)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)

@@ -3,10 +3,7 @@ from typing import List, Optional, Tuple
 
 import torch
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
-from espnet.nets.pytorch_backend.nets_utils import get_activation, make_pad_mask
-from espnet.nets.pytorch_backend.transformer.attention import (
-    RelPositionMultiHeadedAttention,
-)
+from espnet.nets.pytorch_backend.nets_utils import get_activation
 from espnet.nets.pytorch_backend.transformer.embedding import RelPositionalEncoding
 from espnet.nets.pytorch_backend.transformer.positionwise_feed_forward import (
     PositionwiseFeedForward,
@@ -21,10 +18,13 @@ from espnet.nets.pytorch_backend.transformer.subsampling import (
 from typeguard import typechecked
 
 from espnet_qieemo.asr.encoder.efficient_conformer_layers import (
+    ChunkedRelPositionMultiHeadedAttention,
     EfficientConformerBlock,
     GroupedRelPositionMultiHeadedAttention,
     MaskedConvolutionModule,
 )
+from espnet_qieemo.utils.chunking import row_chunks
+from espnet_qieemo.utils.masks import valid_mask
 
 CONV_SUBSAMPLING = {
     "conv2d": Conv2dSubsampling,
@@ -65,6 +65,10 @@ class EfficientConformerEncoder(AbsEncoder):
 
     ``block_frame_rates()`` gives the same divisors without running the encoder. Each
     block ends in its own LayerNorm, so the encoder output is the last block's output.
+
+    Memory stays linear in the input length: attention runs over chunks of query rows and
+    the conv2d input layer over overlapping time chunks, both giving the same output as
+    one pass (a 10-minute input runs in one call).
 
     Lengths are exact per utterance (not derived from the padded batch), so each
     utterance's output in a padded batch equals its output alone. An utterance too short
@@ -130,7 +134,7 @@ class EfficientConformerEncoder(AbsEncoder):
                 return GroupedRelPositionMultiHeadedAttention(
                     attention_heads, output_size, attention_dropout_rate, group_size
                 )
-            return RelPositionMultiHeadedAttention(
+            return ChunkedRelPositionMultiHeadedAttention(
                 attention_heads, output_size, attention_dropout_rate
             )
 
@@ -230,6 +234,34 @@ class EfficientConformerEncoder(AbsEncoder):
                 lens = torch.div(lens - kernel, step, rounding_mode="floor") + 1
         return lens.clamp(min=0)
 
+    def _conv_geometry(self) -> Tuple[int, int]:
+        """(stride, receptive field) in input frames of the conv input layer."""
+        stride, reach = 1, 1
+        for conv in self.embed.conv:
+            if isinstance(conv, torch.nn.Conv2d):
+                reach += (conv.kernel_size[0] - 1) * stride
+                stride *= conv.stride[0]
+        return stride, reach
+
+    def _conv_embed(self, xs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """ESPnet's conv subsampling run over overlapping time chunks.
+
+        Its first feature map (output_size x time/2 x features/2 floats) is the largest
+        tensor of a long input: 1.2 GB at 10 minutes. Output frame u reads input frames
+        [u*stride, u*stride + reach), so chunks of output frames overlapping by that
+        reach give the same frames as one pass.
+        """
+        stride, reach = self._conv_geometry()
+        frames = int(self.subsampled_lengths(torch.tensor([xs.size(1)])))
+        per_frame = xs.size(0) * self._output_size * xs.size(2)
+        maps = [
+            self.embed.conv(xs[:, r.start * stride : (r.stop - 1) * stride + reach].unsqueeze(1))
+            for r in row_chunks(frames, per_frame)
+        ]
+        x = maps[0] if len(maps) == 1 else torch.cat(maps, dim=2)
+        batch, channels, time, feats = x.shape
+        return self.embed.out(x.transpose(1, 2).reshape(batch, time, channels * feats))
+
     def _min_input_frames(self) -> int:
         frames = 1
         while self.subsampled_lengths(torch.tensor([frames])).item() < 1:
@@ -259,11 +291,9 @@ class EfficientConformerEncoder(AbsEncoder):
         if self.input_layer == "linear":
             xs = self.embed(xs_pad)
         else:
-            xs, _ = self.embed(xs_pad, None)
+            xs = self._conv_embed(xs_pad)
         lens = self.subsampled_lengths(ilens)
-        masks = ~make_pad_mask(lens, maxlen=xs[0].size(1))[:, None, :].to(
-            xs_pad.device
-        )
+        masks = valid_mask(lens.to(xs_pad.device), xs[0].size(1))[:, None, :]
         for block in self.encoders:
             xs, masks = block(xs, masks)
         out = xs[0].masked_fill(~masks.transpose(1, 2), 0.0)

@@ -4,6 +4,8 @@ Every module here takes the padding mask and keeps padded frames out of what val
 see (zeroed before convolutions, left out of pooling averages and attention keys), so an
 utterance gives the same output inside a padded batch as when it runs alone.
 Masks are bool tensors (batch, 1, time), True on valid frames, as in ESPnet.
+Attention runs over chunks of query rows (``espnet_qieemo.utils.chunking``), so a long
+input never holds a full time x time score matrix.
 """
 import math
 from typing import Optional, Tuple
@@ -14,6 +16,8 @@ from espnet.nets.pytorch_backend.transformer.attention import (
     RelPositionMultiHeadedAttention,
 )
 from espnet.nets.pytorch_backend.transformer.layer_norm import LayerNorm
+
+from espnet_qieemo.utils.chunking import row_chunks
 
 
 def pad_time(x: torch.Tensor, multiple: int, dim: int = 1) -> torch.Tensor:
@@ -98,7 +102,96 @@ class MaskedConvolutionModule(ConvolutionModule):
         return self.pointwise_conv2(x).transpose(1, 2)
 
 
-class GroupedRelPositionMultiHeadedAttention(RelPositionMultiHeadedAttention):
+def shift_rows(x: torch.Tensor, keys: int) -> torch.Tensor:
+    """ESPnet's ``rel_shift`` for a chunk of c query rows: (.., c, keys + c - 1) -> (.., c, keys).
+
+    Row r of the chunk keeps the ``keys`` columns starting at c - 1 - r, i.e. the
+    embeddings of distances (i - 0) ... (i - keys + 1) for its query i; a strided view,
+    no copy.
+    """
+    x = x.contiguous()
+    batch, heads, rows, width = x.shape
+    return x.as_strided(
+        (batch, heads, rows, keys),
+        (heads * rows * width, rows * width, width - 1, 1),
+        x.storage_offset() + rows - 1,
+    )
+
+
+def rel_pos_attention(
+    q_u: torch.Tensor,
+    q_v: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    p: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    divisor: float,
+    dropout: torch.nn.Module,
+) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Relative-position attention of ESPnet's ``RelPositionMultiHeadedAttention``, by row chunks.
+
+    q_u, q_v, k, v: (batch, head, time, d); p: (1 or batch, head, 2*time-1, d) holding
+    distances time-1 ... -(time-1); mask: (batch, 1 or time, time), True on valid keys.
+    Query rows [s, e) only meet distances e-1 ... s-time+1, so each chunk multiplies its
+    queries with that window of p alone. Masking and softmax equal ESPnet's
+    ``forward_attention``. Returns the context (batch, head, time, d) and the attention
+    weights when they fitted in one chunk (what ESPnet's attention plots read), else None.
+    """
+    time = q_u.size(2)
+    chunks = row_chunks(time, q_u.size(0) * q_u.size(1) * 2 * time)
+    contexts, attn = [], None
+    for rows in chunks:
+        ac = torch.matmul(q_u[:, :, rows], k.transpose(-2, -1))
+        window = p[:, :, time - rows.stop : 2 * time - 1 - rows.start]
+        bd = shift_rows(torch.matmul(q_v[:, :, rows], window.transpose(-2, -1)), time)
+        scores = (ac + bd) / divisor
+        if mask is None:
+            attn = torch.softmax(scores, dim=-1)
+        else:
+            invalid = ~(mask if mask.size(1) == 1 else mask[:, rows]).unsqueeze(1)
+            scores = scores.masked_fill(invalid, torch.finfo(scores.dtype).min)
+            attn = torch.softmax(scores, dim=-1).masked_fill(invalid, 0.0)
+        contexts.append(torch.matmul(dropout(attn), v))
+    return torch.cat(contexts, dim=2), attn if len(chunks) == 1 else None
+
+
+class ChunkedRelPositionMultiHeadedAttention(RelPositionMultiHeadedAttention):
+    """ESPnet's relative-position MHSA (same parameters, same output) in bounded memory.
+
+    The stock module builds (batch, head, time, 2*time-1) and (batch, head, time, time)
+    tensors and keeps the attention weights alive after the call, so memory grows as
+    time^2 per block; a 10-minute input does not fit in 12 GiB. Here the scores exist
+    one chunk of query rows at a time, and ``self.attn`` is kept only when it is small
+    enough to fit in one chunk.
+    """
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        pos_emb: torch.Tensor,
+        mask: Optional[torch.Tensor],
+    ) -> torch.Tensor:
+        """Self-attention of (batch, time, n_feat) with pos_emb (1, 2*time-1, n_feat)."""
+        q, k, v = self.forward_qkv(query, key, value)
+        q = q.transpose(1, 2)  # (batch, time, head, d_k)
+        p = self.linear_pos(pos_emb).view(pos_emb.size(0), -1, self.h, self.d_k)
+        context, self.attn = rel_pos_attention(
+            (q + self.pos_bias_u).transpose(1, 2),
+            (q + self.pos_bias_v).transpose(1, 2),
+            k,
+            v,
+            p.transpose(1, 2),
+            mask,
+            math.sqrt(self.d_k),
+            self.dropout,
+        )
+        context = context.transpose(1, 2).reshape(query.size(0), -1, self.h * self.d_k)
+        return self.linear_out(context)
+
+
+class GroupedRelPositionMultiHeadedAttention(ChunkedRelPositionMultiHeadedAttention):
     """Relative-position MHSA over groups of ``group_size`` neighbouring frames.
 
     After the usual per-frame projections, ``group_size`` consecutive frames are
@@ -160,22 +253,19 @@ class GroupedRelPositionMultiHeadedAttention(RelPositionMultiHeadedAttention):
         q_v = q_v.view(batch, -1, self.group_size, self.h, self.d_k).sum(2)
         p = self.linear_pos(downsample_rel_pos(pos_emb, self.group_size))
         p = p.view(p.size(0), -1, self.h, self.d_k).transpose(1, 2)
-        matrix_bd = torch.matmul(q_v.transpose(1, 2), p.transpose(-2, -1))
-        matrix_bd = self.rel_shift(matrix_bd)
-        matrix_ac = torch.matmul(q_u, k.transpose(-2, -1))
-        scores = (matrix_ac + matrix_bd) / math.sqrt(self.d_k * self.group_size)
-
         group_mask = None
         if mask is not None:
-            group_mask = pad_time(mask, self.group_size, dim=2)
-            group_mask = downsample_mask(group_mask, self.group_size)
-            min_value = torch.finfo(scores.dtype).min
-            scores = scores.masked_fill(~group_mask.unsqueeze(1), min_value)
-        attn = torch.softmax(scores, dim=-1)
-        if group_mask is not None:
-            attn = attn.masked_fill(~group_mask.unsqueeze(1), 0.0)
-        self.attn = attn  # (batch, head, groups, groups) for ESPnet's attention plots
-        context = torch.matmul(self.dropout(attn), v)
+            group_mask = downsample_mask(pad_time(mask, self.group_size, dim=2), self.group_size)
+        context, self.attn = rel_pos_attention(
+            q_u,
+            q_v.transpose(1, 2),
+            k,
+            v,
+            p,
+            group_mask,
+            math.sqrt(self.d_k * self.group_size),
+            self.dropout,
+        )  # self.attn: (batch, head, groups, groups) for ESPnet's attention plots
         return self.linear_out(self._ungroup(context, time))
 
 

@@ -42,6 +42,24 @@ def test_padded_batch_matches_single_utterances(speech_feats, input_layer):
             torch.testing.assert_close(b.hs[i, :m], a.hs[0], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("input_layer", ["conv2d", "conv2d6"])
+def test_chunked_pass_equals_one_pass(monkeypatch, speech_feats, input_layer):
+    """Bounded memory (conv input layer and attention in chunks) changes no block output."""
+    from espnet_qieemo.utils import chunking
+
+    encoder = make_encoder(input_layer=input_layer)
+    batch, lens = pad_batch(speech_feats)
+    with torch.no_grad(), BlockOutputCollector(encoder) as whole:
+        want, want_lens, _ = encoder(batch, lens)
+    monkeypatch.setattr(chunking, "SCORE_BUDGET", 4 * 64 * 80 * 3)  # 3 frames a conv chunk
+    with torch.no_grad(), BlockOutputCollector(encoder) as chunked:
+        got, got_lens, _ = encoder(batch, lens)
+    assert got_lens.tolist() == want_lens.tolist()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    for a, b in zip(whole.outputs, chunked.outputs):
+        torch.testing.assert_close(b.hs, a.hs, atol=1e-5, rtol=1e-5)
+
+
 def test_lengths_and_block_frame_rates(speech_feats):
     encoder = make_encoder()
     batch, lens = pad_batch(speech_feats)

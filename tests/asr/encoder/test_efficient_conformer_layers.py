@@ -1,4 +1,5 @@
 """The efficient conformer's layers against ESPnet's own modules and plain arithmetic."""
+import pytest
 import torch
 from espnet.nets.pytorch_backend.transformer.attention import (
     RelPositionMultiHeadedAttention,
@@ -6,6 +7,7 @@ from espnet.nets.pytorch_backend.transformer.attention import (
 from espnet.nets.pytorch_backend.transformer.embedding import RelPositionalEncoding
 
 from espnet_qieemo.asr.encoder.efficient_conformer_layers import (
+    ChunkedRelPositionMultiHeadedAttention,
     GroupedRelPositionMultiHeadedAttention,
     downsample_rel_pos,
     masked_avg_pool,
@@ -29,6 +31,46 @@ def test_group_size_one_equals_espnet_rel_attention(speech_feats):
         got = grouped(x, x, x, pos_emb, mask)
     valid = mask.transpose(1, 2).expand_as(got)  # outputs at padded frames are unused
     torch.testing.assert_close(got[valid], want[valid], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("budget", [None, 4 * 4 * 2 * 100 * 9])  # one chunk / 9 rows a chunk
+def test_chunked_attention_equals_espnet_rel_attention(monkeypatch, speech_feats, budget):
+    """Same output and same gradients as ESPnet's module, whole or in query chunks."""
+    from espnet_qieemo.utils import chunking
+
+    if budget is not None:
+        monkeypatch.setattr(chunking, "SCORE_BUDGET", budget)
+    torch.manual_seed(0)
+    espnet_attn = RelPositionMultiHeadedAttention(4, 80, 0.0)
+    chunked = ChunkedRelPositionMultiHeadedAttention(4, 80, 0.0)
+    chunked.load_state_dict(espnet_attn.state_dict())
+    x = torch.nn.utils.rnn.pad_sequence(speech_feats, batch_first=True)
+    x, pos_emb = RelPositionalEncoding(80, 0.0)(x)
+    mask = lengths_mask([f.size(0) for f in speech_feats], x.size(1))
+    want = espnet_attn(x, x, x, pos_emb, mask)
+    got = chunked(x, x, x, pos_emb, mask)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert (chunked.attn is None) == (budget is not None)  # weights kept only when whole
+    want.square().sum().backward()
+    got.square().sum().backward()
+    scale = max(p.grad.abs().max() for p in espnet_attn.parameters())  # raw log-mels: ~1e7
+    for (name, a), b in zip(espnet_attn.named_parameters(), chunked.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, atol=1e-6 * scale, rtol=0, msg=name)
+
+
+def test_grouped_attention_in_chunks_equals_one_pass(monkeypatch, speech_feats):
+    from espnet_qieemo.utils import chunking
+
+    torch.manual_seed(0)
+    attn = GroupedRelPositionMultiHeadedAttention(4, 80, 0.0, group_size=3).eval()
+    x = torch.nn.utils.rnn.pad_sequence(speech_feats, batch_first=True)
+    x, pos_emb = RelPositionalEncoding(80, 0.0)(x)
+    mask = lengths_mask([f.size(0) for f in speech_feats], x.size(1))
+    with torch.no_grad():
+        want = attn(x, x, x, pos_emb, mask)
+        monkeypatch.setattr(chunking, "SCORE_BUDGET", 4 * 4 * 2 * 33 * 4)  # 4 groups a chunk
+        got = attn(x, x, x, pos_emb, mask)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
 def test_grouped_attention_is_blind_to_trailing_padding(speech_feats):
