@@ -11,12 +11,8 @@ while [[ $# -gt 0 && "$1" == --* ]]; do
         *) echo "$0: unknown option $1" >&2; exit 1 ;;
     esac
 done
-first=1; last=1
-if [[ "${1:-}" =~ ^JOB=([0-9]+):([0-9]+)$ ]]; then
-    first="${BASH_REMATCH[1]}"; last="${BASH_REMATCH[2]}"; shift
-fi
-if [ $# -lt 2 ]; then echo "usage: $0 [JOB=1:N] <log> <command...>" >&2; exit 1; fi
-log="$1"; shift
+# shellcheck source=job_range.sh
+. "$(dirname "${BASH_SOURCE[0]}")/job_range.sh"
 
 pids=()
 for ((j = first; j <= last; j++)); do
