@@ -105,17 +105,15 @@ class MaskedConvolutionModule(ConvolutionModule):
 def shift_rows(x: torch.Tensor, keys: int) -> torch.Tensor:
     """ESPnet's ``rel_shift`` for a chunk of c query rows: (.., c, keys + c - 1) -> (.., c, keys).
 
-    Row r of the chunk keeps the ``keys`` columns starting at c - 1 - r, i.e. the
-    embeddings of distances (i - 0) ... (i - keys + 1) for its query i; a strided view,
-    no copy.
+    Row r keeps the ``keys`` columns starting at c - 1 - r: the embeddings of distances
+    i ... i - keys + 1 for its query i. With one zero column appended, those columns
+    start at a constant stride in the flattened chunk, so a slice and a reshape pick
+    them, as ESPnet's ``rel_shift`` does for a whole matrix (and it exports to ONNX).
     """
-    x = x.contiguous()
     batch, heads, rows, width = x.shape
-    return x.as_strided(
-        (batch, heads, rows, keys),
-        (heads * rows * width, rows * width, width - 1, 1),
-        x.storage_offset() + rows - 1,
-    )
+    x = torch.nn.functional.pad(x, (0, 1)).reshape(batch, heads, rows * (width + 1))
+    x = x[..., rows - 1 : rows - 1 + rows * width]
+    return x.reshape(batch, heads, rows, width)[..., :keys]
 
 
 def rel_pos_attention(
