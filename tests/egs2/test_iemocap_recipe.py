@@ -143,6 +143,30 @@ def test_packed_model_reproduces_stage10(recipe):
         np.testing.assert_allclose([result.probs[c] for c in model.labels], scores[utt], atol=1e-4)
 
 
+def test_existing_espnet_asr_exp_drives_the_emotion_stages(recipe, asr_exp):
+    """--asr_exp: a conformer trained by ESPnet's own asr_train runs stages 8-12 of a fold.
+
+    The encoder stays frozen for the whole (short) run, so the trained emotion model must
+    carry exactly the checkpoint's encoder weights: proof that the recipe loaded it.
+    """
+    import torch
+
+    work, env, _, _ = recipe
+    stock = asr_exp("conformer", stock=True)
+    emo_args = "--max_epoch 1 --num_workers 0 --num_att_plot 0 --model_conf freeze_encoder_steps=100000"
+    proc = run_recipe(work, env, "--stage", "8", "--stop_stage", "12", "--folds", "1", "--expdir", "exp_stock",
+                      "--asr_exp", str(stock.dir), "--emo_config", "conf/train_emo_qieemo_conformer_small.yaml",
+                      "--emo_args", emo_args)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    exp = work / "exp_stock" / "emo_train_emo_qieemo_conformer_small"
+    assert re.search(r"^\| fold1 \|", (exp / "RESULTS.md").read_text(), re.M)
+    assert (exp / "packed" / "fold1.zip").is_file()
+    asr = torch.load(stock.model_file, map_location="cpu")
+    emo = torch.load(exp / "fold1" / "valid.ua.best.pth", map_location="cpu")
+    encoder_keys = [k for k in asr if k.startswith("encoder.")]
+    assert encoder_keys and all(torch.equal(emo[k], asr[k]) for k in encoder_keys)
+
+
 def test_missing_corpus_stops_stage1_and_keeps_previous_data(recipe, tmp_path):
     work, env, _, _ = recipe
     before = snapshot(work / "data")
