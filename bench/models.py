@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from benchlib import REPO
+from espnet_qieemo.utils.masks import valid_mask
 
 CONF = REPO / "egs2" / "iemocap_qieemo" / "emo1" / "conf"
 DEFAULT_LABELS = ("neu", "hap", "ang", "sad")
@@ -59,8 +60,7 @@ class Wav2Vec2Classifier(torch.nn.Module):
 
     def forward(self, speech: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         feats, feat_lens = self.encoder(speech, lengths)
-        valid = torch.arange(feats.size(1), device=feats.device)[None, :] < feat_lens[:, None]
-        valid = valid.unsqueeze(-1).to(feats.dtype)
+        valid = valid_mask(feat_lens, feats.size(1)).unsqueeze(-1).to(feats.dtype)
         pooled = (feats * valid).sum(1) / valid.sum(1).clamp(min=1.0)
         return self.head(pooled)
 

@@ -25,6 +25,7 @@ import torch
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutputCollector
 from espnet_qieemo.bin.emo_inference import Speech2Emotion
 from espnet_qieemo.utils.fileio import atomic_write
+from espnet_qieemo.utils.long_frontend import utterance_feats
 
 
 class FeatsToProbs(torch.nn.Module):
@@ -49,7 +50,7 @@ def features(s2e: Speech2Emotion, wave) -> torch.Tensor:
     """Frontend features (1, frames, n_mels) of one model-ready waveform."""
     speech = torch.as_tensor(wave, dtype=torch.float32).unsqueeze(0)
     with torch.no_grad():
-        feats, _ = s2e.model.frontend(speech, torch.tensor([speech.size(1)]))
+        feats, _ = utterance_feats(s2e.model.frontend, speech, torch.tensor([speech.size(1)]))
     return feats
 
 
