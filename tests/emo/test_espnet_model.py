@@ -2,13 +2,29 @@ import pytest
 import torch
 
 from emo_helpers import pad_batch
+from espnet_qieemo.emo.cma import FORMS
 from espnet_qieemo.emo.espnet_model import RecallTally
+
+
+def attention_options(attention: str) -> list:
+    """'none' or 'cma:<form>' as command-line options."""
+    if attention == "none":
+        return ["--attention", "none"]
+    return ["--attention", "cma", "--attention_conf", f"form={attention.split(':')[1]}"]
+
+
+def fusion_grad_norm(model, waves) -> float:
+    """Norm of the gradient reaching MMF's parameters from one training loss."""
+    batch, lens = pad_batch(waves)
+    model.zero_grad()
+    model(batch, lens, torch.tensor([1, 0, 2]))[0].backward()
+    return float(torch.cat([p.grad.flatten() for p in model.fusion.parameters()]).norm())
 from espnet_qieemo.emo.preprocessor import EmotionPreprocessor
 
 
-@pytest.mark.parametrize("attention", ["cma", "none"])
+@pytest.mark.parametrize("attention", ["none", *(f"cma:{form}" for form in FORMS)])
 def test_logits_alone_equal_logits_in_padded_batch(build_model, emodb_waves, attention):
-    model = build_model("--attention", attention).eval()
+    model = build_model(*attention_options(attention)).eval()
     waves = [w for _, w in emodb_waves]
     batch, lens = pad_batch(waves)
     with torch.no_grad():
@@ -44,6 +60,25 @@ def test_changing_block_weights_changes_the_logits(build_model, emodb_waves, att
         ref = model.classify(batch, lens)
         model.fusion.block_weights.copy_(torch.tensor([5.0, 0, 0, 0, 0, -5.0]))
         assert (model.classify(batch, lens) - ref).abs().max() > min_change
+
+
+@pytest.mark.parametrize("form", [f for f in FORMS if f != "literal"])
+def test_every_non_literal_form_passes_mmf_a_gradient_like_no_cma(build_model, emodb_waves, form):
+    """At initialisation the MMF gradient through CMA is within 10x of the no-CMA model's."""
+    waves = [w for _, w in emodb_waves]
+    opts = ("--model_conf", "freeze_encoder_steps=0", "--specaug", "none")
+    reference = fusion_grad_norm(build_model(*opts, "--attention", "none").eval(), waves)
+    got = fusion_grad_norm(build_model(*opts, *attention_options(f"cma:{form}")).eval(), waves)
+    assert reference / 10 <= got <= reference * 10, (form, got, reference)
+
+
+def test_literal_form_starves_mmf_of_gradient(build_model, emodb_waves):
+    """The reason for the other forms: through eqs. 7-8 alone MMF gets far less gradient."""
+    waves = [w for _, w in emodb_waves]
+    opts = ("--model_conf", "freeze_encoder_steps=0", "--specaug", "none")
+    reference = fusion_grad_norm(build_model(*opts, "--attention", "none").eval(), waves)
+    literal = fusion_grad_norm(build_model(*opts, *attention_options("cma:literal")).eval(), waves)
+    assert literal < reference / 10, (literal, reference)
 
 
 def test_class_weights_enter_the_cross_entropy(build_model, emodb_waves):
