@@ -17,6 +17,7 @@ Usage: ``python -m espnet_qieemo.bin.emo_score --fold fold1 dump/raw/fold1 exp/e
 import argparse
 import hashlib
 import json
+import logging
 import shlex
 import shutil
 import sys
@@ -90,6 +91,35 @@ def score_fold(name: str, data_dir: Path, hyp_dir: Path) -> FoldResult:
     return FoldResult(name, labels, cm, counts, errors)
 
 
+# A class predicted for fewer than this share of its own test utterances is "almost never"
+# predicted; recalls further apart than RECALL_SPREAD (points) are a lopsided classifier.
+RARE_SHARE = 0.2
+RECALL_SPREAD = 60.0
+
+
+def collapse_warnings(fold: FoldResult) -> List[str]:
+    """Plain-text warnings for a fold whose predictions ignore a class or favour some."""
+    n = len(fold.labels)
+    cm = fold.confusion[:, :n]
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    warnings = []
+    for label, sup, pred in zip(fold.labels, support, predicted):
+        if sup == 0:
+            continue
+        if pred == 0:
+            warnings.append(f"{fold.name}: class '{label}' is never predicted ({sup} test utterances)")
+        elif pred < RARE_SHARE * sup:
+            warnings.append(f"{fold.name}: class '{label}' is almost never predicted ({pred} predictions "
+                            f"for {sup} test utterances)")
+    recalls = {label: 100.0 * cm[i, i] / support[i] for i, label in enumerate(fold.labels) if support[i] > 0}
+    if recalls:
+        low, high = min(recalls, key=recalls.get), max(recalls, key=recalls.get)
+        if recalls[high] - recalls[low] > RECALL_SPREAD:
+            warnings.append(f"{fold.name}: per-class recall spreads widely: '{low}' {recalls[low]:.1f} % vs "
+                            f"'{high}' {recalls[high]:.1f} %")
+    return warnings
+
+
 def summarize(folds: Sequence[FoldResult]) -> Dict[str, Dict[str, float]]:
     """Mean and population std over folds of each metric."""
     values = {m: np.array([f.metrics[m] for f in folds]) for m in METRICS}
@@ -157,6 +187,9 @@ def results_md(folds: Sequence[FoldResult], summary: Dict, configs: Sequence[Pat
                      + " | ".join(f"{m[k]:.2f}" for k in METRICS) + " |")
     lines.append(f"| mean +- std ({len(folds)} folds) | | | | | "
                  + " | ".join(f"{summary[k]['mean']:.2f} +- {summary[k]['std']:.2f}" for k in METRICS) + " |")
+    warnings = [w for f in folds for w in collapse_warnings(f)]
+    if warnings:
+        lines += ["", "## Warnings", ""] + [f"- WARNING: {w}" for w in warnings]
     total = sum(f.confusion for f in folds)
     lines += ["", "## Confusion matrix (all test folds; rows = reference)", ""] + confusion_text(labels, total)
     lines += ["", "![confusion matrix](confusion.png)", "", "## Test class counts", "",
@@ -174,8 +207,12 @@ def score(fold_args: Sequence[Sequence[str]], configs: Sequence[Path], out_dir: 
         raise DataDirError("folds disagree on the class order in their labels files: "
                            + "; ".join(f"{f.name}: {f.labels}" for f in folds))
     summary = summarize(folds)
+    warnings = [w for f in folds for w in collapse_warnings(f)]
+    for w in warnings:
+        logging.warning(w)
     result = {
         "labels": folds[0].labels,
+        "warnings": warnings,
         "folds": {f.name: {**f.metrics, "counts": f.counts, "errors": f.errors,
                            "confusion": f.confusion.tolist()} for f in folds},
         "summary": summary,
@@ -203,6 +240,7 @@ def main(argv: Sequence[str] = None) -> None:
     parser.add_argument("--out_dir", type=Path, required=True)
     parser.add_argument("--title", default="Emotion recognition results")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     command = "python -m espnet_qieemo.bin.emo_score " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         result = score(args.fold, args.config, args.out_dir, args.title, command)

@@ -21,6 +21,29 @@ def check_labels(labels: Sequence[str], source: str) -> List[str]:
     return labels
 
 
+def balanced_class_weights(emotion_file: Union[str, Path], labels: Sequence[str]) -> List[float]:
+    """Weights N / (K * n_k) from a training set's ``emotion`` file (``<utt> <label>`` lines).
+
+    Each class then carries the same total weight in the loss, so a minority class cannot be
+    ignored at no cost. A class without training examples is an error: no weight can fix it.
+    """
+    counts = {label: 0 for label in labels}
+    for lineno, line in enumerate(Path(emotion_file).read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or parts[1] not in counts:
+            raise ValueError(f"{emotion_file}:{lineno}: expected '<utt_id> <label>' with a label in {list(labels)}, "
+                             f"got {line!r}")
+        counts[parts[1]] += 1
+    empty = [label for label, n in counts.items() if n == 0]
+    if empty:
+        raise ValueError(f"{emotion_file}: no training utterance of class(es) {empty}; class_weights: balanced "
+                         "needs every class in the training data")
+    total = sum(counts.values())
+    return [round(total / (len(counts) * counts[label]), 6) for label in labels]
+
+
 class EmotionPreprocessor:
     """Maps the ``emotion`` text of each utterance to its index in ``labels``.
 

@@ -48,7 +48,12 @@ from espnet_qieemo.emo.mmf import (
     WeightedSumFusion,
 )
 from espnet_qieemo.emo.pooling import EmotionClassifier
-from espnet_qieemo.emo.preprocessor import EmotionPreprocessor, check_labels, read_label_list
+from espnet_qieemo.emo.preprocessor import (
+    EmotionPreprocessor,
+    balanced_class_weights,
+    check_labels,
+    read_label_list,
+)
 from espnet_qieemo.emo.trainer import EmotionTrainer
 
 # Frontend, normalize and encoder default to None: "take it from --asr_init".
@@ -92,6 +97,25 @@ def resolve_labels(args: argparse.Namespace) -> List[str]:
         raise ValueError("the emotion classes are unset: give --label_list <file> or `labels:` in the config")
     args.labels, args.label_list = check_labels(labels, source="labels"), None
     return args.labels
+
+
+def resolve_class_weights(args: argparse.Namespace, labels: List[str]) -> None:
+    """``model_conf.class_weights: balanced`` -> numbers from the training data's label counts.
+
+    The numbers are written back into ``args``, so config.yaml records the weights the model
+    was trained with and loading it later needs no training data.
+    """
+    if args.model_conf.get("class_weights") != "balanced":
+        return
+    files = [path for path, name, _ in (getattr(args, "train_data_path_and_name_and_type", None) or [])
+             if name == "emotion"]
+    if not files:  # a model built outside training (inspection, export): no counts, no weights
+        logging.warning("model_conf.class_weights: balanced without training data "
+                        "(--train_data_path_and_name_and_type <dir>/emotion,emotion,text): unweighted loss")
+        args.model_conf["class_weights"] = None
+        return
+    args.model_conf["class_weights"] = balanced_class_weights(files[0], labels)
+    logging.info(f"class_weights from {files[0]}: {dict(zip(labels, args.model_conf['class_weights']))}")
 
 
 class EmotionTask(AbsTask):
@@ -166,6 +190,7 @@ class EmotionTask(AbsTask):
     @typechecked
     def build_model(cls, args: argparse.Namespace) -> ESPnetEmotionModel:
         labels = resolve_labels(args)
+        resolve_class_weights(args, labels)
         ckpt = None
         if args.asr_init is not None:
             ckpt = locate_asr_checkpoint(

@@ -88,3 +88,27 @@ def test_single_class_fold_ua_averages_present_classes(tmp_path):
     hyp = {"a": "ang", "b": "sad", "c": "sad"}
     m = emo_score.score([make_fold(tmp_path, "f", ref, hyp)], [], tmp_path / "s", "t", "c")["folds"]["f"]
     assert m["UA"] == pytest.approx(75.0) and m["WA"] == pytest.approx(200 / 3)
+
+
+def test_collapse_is_warned_with_the_class_name(tmp_path, caplog):
+    ref = {f"u{i:02d}": LABELS[i % 4] for i in range(40)}
+    never_neu = {u: ("hap" if lab == "neu" else lab) for u, lab in ref.items()}
+    rare_sad = dict(ref)
+    for u in [u for u, lab in ref.items() if lab == "sad"][1:]:
+        rare_sad[u] = "ang"  # 1 sad prediction for 10 sad utterances
+    folds = [make_fold(tmp_path, "fold1", ref, never_neu), make_fold(tmp_path, "fold2", ref, rare_sad)]
+    with caplog.at_level("WARNING"):
+        result = emo_score.score(folds, [], tmp_path / "scores", "t", "cmd")
+    text = (tmp_path / "scores" / "RESULTS.md").read_text()
+    for needle in ("fold1: class 'neu' is never predicted", "fold2: class 'sad' is almost never predicted",
+                   "fold1: per-class recall spreads widely: 'neu' 0.0 %"):
+        assert needle in text
+        assert any(needle in w for w in result["warnings"])
+        assert needle in caplog.text
+
+
+def test_balanced_predictions_give_no_warning(tmp_path):
+    ref = {f"u{i:02d}": LABELS[i % 4] for i in range(40)}
+    result = emo_score.score([make_fold(tmp_path, "fold1", ref, dict(ref))], [], tmp_path / "s", "t", "cmd")
+    assert result["warnings"] == []
+    assert "WARNING" not in (tmp_path / "s" / "RESULTS.md").read_text()

@@ -19,17 +19,18 @@ TRAIN_PER_CLASS, VALID_PER_CLASS, VALID_SPEAKER = 8, 2, "16"
 EPOCHS = 10
 
 
-def write_subset(wav_dir: Path, out: Path, per_class: int, valid: bool) -> Path:
+def write_subset(wav_dir: Path, out: Path, per_class, valid: bool) -> Path:
     """Kaldi dir (wav.scp, emotion, utt2spk, speech_shape) of EmoDB files resampled to 16 kHz.
 
     Resampling here, as a recipe's data prep does, keeps the ASR frontend (fs 16k) unchanged.
     """
     (out / "wav").mkdir(parents=True)
     rows = []
+    counts = per_class if isinstance(per_class, dict) else dict.fromkeys(LABELS, per_class)
     for label in LABELS:
         files = [p for p in sorted(wav_dir.glob("*.wav"))
                  if p.stem[5] == label and (p.stem[:2] == VALID_SPEAKER) == valid]
-        rows += [(p, label) for p in files[:per_class]]
+        rows += [(p, label) for p in files[: counts[label]]]
     with open(out / "wav.scp", "w") as scp, open(out / "emotion", "w") as emo, \
             open(out / "utt2spk", "w") as spk, open(out / "speech_shape", "w") as shape:
         for path, label in rows:
@@ -86,7 +87,7 @@ def test_full_model_from_asr_checkpoint_fits_the_subset(emodb_subset, asr_exp, t
     last = stats[max(stats)]
     assert last["train"]["acc"] >= 0.9, {e: s["train"]["acc"] for e, s in stats.items()}
     assert 0.0 <= last["valid"]["ua"] <= 1.0 and 0.0 <= last["train"]["ua"] <= 1.0
-    for criterion in ("valid.ua.best.pth", "valid.acc.best.pth"):
+    for criterion in ("valid.ua.best.pth", "valid.acc.best.pth", "valid.ua.ave.pth"):
         assert (exp / criterion).exists()
 
     # config.yaml is self-contained: labels inline, backbone resolved, statistics inside exp
@@ -96,6 +97,42 @@ def test_full_model_from_asr_checkpoint_fits_the_subset(emodb_subset, asr_exp, t
     assert Path(config["normalize_conf"]["stats_file"]).parent == exp
     model, _ = EmotionTask.build_model_from_file(exp / "config.yaml", exp / "valid.ua.best.pth")
     assert model.labels == LABELS
+
+
+IMBALANCED = {"N": 12, "F": 2, "W": 12, "T": 2}
+
+
+def test_balanced_class_weights_keep_every_class_predicted(data_root, asr_exp, tmp_path):
+    """A deliberately imbalanced EmoDB subset (12/2/12/2): with `class_weights: balanced` (the
+    configs' default) every class is still predicted, the weights come from the training
+    fold's counts, and the UA curves are written as PNG and TensorBoard events."""
+    wav_dir = data_root / "emodb" / "wav"
+    data = tmp_path / "data"
+    write_subset(wav_dir, data / "train", IMBALANCED, valid=False)
+    write_subset(wav_dir, data / "valid", VALID_PER_CLASS, valid=True)
+    (data / "labels").write_text("\n".join(LABELS) + "\n")
+    exp = tmp_path / "exp"
+    options = train_cmd(data, exp, "--config", str(CONF / "train_emo_qieemo_small.yaml"),
+                        "--asr_init", str(asr_exp("efficient_conformer").dir), "--max_epoch", str(EPOCHS),
+                        "--specaug", "none", "--model_conf", "freeze_encoder_steps=1000", "--scheduler", "none",
+                        "--optim_conf", "lr=0.005")
+    options[options.index("--use_tensorboard") + 1] = "true"
+    proc = subprocess.run([sys.executable, "-m", "espnet_qieemo.bin.emo_train", *options], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    total = sum(IMBALANCED.values())
+    assert config["model_conf"]["class_weights"] == pytest.approx([total / (4 * IMBALANCED[c]) for c in LABELS], abs=1e-6)
+    # The last epoch: what the weighted loss learned (selection on 8 validation utterances is noise).
+    model, _ = EmotionTask.build_model_from_file(exp / "config.yaml", exp / "latest.pth")
+    model.eval()
+    keys = [line.split()[0] for line in (data / "train" / "wav.scp").read_text().splitlines()]
+    waves = [torch.from_numpy(audio.load(data / "train" / "wav" / f"{k}.wav")).float() for k in keys]
+    with torch.no_grad():
+        predicted = {int(model.classify(w[None], torch.tensor([len(w)])).argmax()) for w in waves}
+    assert predicted == set(range(4)), [LABELS[i] for i in sorted(predicted)]
+    assert (exp / "images" / "ua.png").is_file()  # train and valid UA per epoch
+    assert list((exp / "tensorboard").rglob("events.out.tfevents.*"))
 
 
 @pytest.mark.parametrize("encoder, encoder_conf", [

@@ -98,7 +98,7 @@ def test_asr_decoding_is_scored(recipe):
 def recomputed(work: Path, k: str) -> Dict[str, float]:
     """WA / UA / WF1 of fold k straight from the references and stage 10's outputs (sklearn)."""
     ref = table(work / f"dump/raw/fold{k}/test/emotion")
-    out = work / f"{EMO_EXP}/fold{k}/inference_valid.ua.best/test"
+    out = work / f"{EMO_EXP}/fold{k}/inference_valid.ua.ave/test"
     hyp = table(out / "emotion")
     labels = (out / "labels").read_text().split()
     y_true = [ref[u] for u in ref]
@@ -133,7 +133,7 @@ def test_packed_model_reproduces_stage10(recipe):
     work, _, _, _ = recipe
     k = FOLDS[0]
     model = Speech2Emotion.from_pretrained(work / f"{EMO_EXP}/packed/fold{k}.zip")
-    out = work / f"{EMO_EXP}/fold{k}/inference_valid.ua.best/test"
+    out = work / f"{EMO_EXP}/fold{k}/inference_valid.ua.ave/test"
     wavs = table(work / f"dump/raw/fold{k}/test/wav.scp")
     scores = {u: np.array(v.split(), dtype=float) for u, v in table(out / "score").items()}
     utts = sorted(wavs)[:3]

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from espnet_qieemo.tasks.emotion import EmotionTask, encoder_choices, resolve_labels
+from espnet_qieemo.tasks.emotion import EmotionTask, encoder_choices, resolve_class_weights, resolve_labels
 
 CONF = Path(__file__).resolve().parents[2] / "egs2" / "iemocap_qieemo" / "emo1" / "conf"
 SMALL_CONFORMER = ("{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 3, "
@@ -58,6 +58,7 @@ def test_every_emotion_config_parses(config):
     args = parse("--config", str(CONF / config), "--labels", "a", "b")
     assert args.fusion in ("mmf", "last_layer", "weighted_sum")
     assert ["valid", "ua", "max"] in [list(c) for c in args.best_model_criterion]
+    assert args.model_conf["class_weights"] == "balanced" and args.keep_nbest_models == 3
     if "scratch" in config:
         assert args.encoder == "efficient_conformer" and args.encoder_conf
 
@@ -71,3 +72,16 @@ def test_scratch_config_builds_the_paper_size_model(tmp_path):
     assert model.classifier.hidden.out_features == 256
     logits = model.eval().classify(torch.zeros(1, 8000), torch.tensor([8000]))
     assert logits.shape == (1, 4)
+
+
+def test_balanced_class_weights_come_from_the_training_labels(tmp_path):
+    (tmp_path / "emotion").write_text("u1 neu\nu2 neu\nu3 neu\nu4 sad\n")
+    args = parse("--labels", "neu", "sad", "--model_conf", "class_weights=balanced",
+                 "--train_data_path_and_name_and_type", f"{tmp_path}/wav.scp,speech,sound",
+                 "--train_data_path_and_name_and_type", f"{tmp_path}/emotion,emotion,text")
+    resolve_class_weights(args, ["neu", "sad"])
+    assert args.model_conf["class_weights"] == pytest.approx([4 / (2 * 3), 4 / (2 * 1)], abs=1e-6)
+    args = parse("--labels", "neu", "hap", "sad", "--model_conf", "class_weights=balanced",
+                 "--train_data_path_and_name_and_type", f"{tmp_path}/emotion,emotion,text")
+    with pytest.raises(ValueError, match=r"emotion: no training utterance of class\(es\) \['hap'\]"):
+        resolve_class_weights(args, ["neu", "hap", "sad"])
