@@ -76,3 +76,53 @@ def test_missing_system_output_is_named(outputs):
     with pytest.raises(SystemExit, match="fold2: no inference output"):
         run(outputs)
     assert not (outputs / "RESULTS.md").exists()
+
+
+def test_seeds_are_runs_paired_by_seed_and_fold(outputs):
+    """Two seeds of 'toy' against two of 'half': the gap is taken run by run (4 runs)."""
+    for seed in (0, 1):
+        for k in (1, 2):
+            for system, wrong in (("toy", ()), ("half", ("b", "c") if seed == 1 else ())):
+                out = outputs / f"s{seed}" / system / f"fold{k}"
+                write_lines(out / "labels", LABELS)
+                write_table(out / "emotion", {f"{k}{u}": ("sad" if u in wrong else label) for u, label in REFS.items()})
+    demo_results.main(["--fold_dir", str(outputs / "fold{fold}"), "--folds", "1", "2", "--seeds", "0", "1",
+                       "--system", "toy", str(outputs / "s{seed}" / "toy" / "fold{fold}"),
+                       "--system", "half", str(outputs / "s{seed}" / "half" / "fold{fold}"),
+                       "--images_dir", str(outputs / "img"), "--out", str(outputs / "RESULTS.md")])
+    results = (outputs / "RESULTS.md").read_text()
+    # half: seed 0 perfect on both folds, seed 1 UA 50 on both -> 75 +- 25 over 4 runs; gap +25 +- 25, 2 of 4 won
+    assert "| half | 75.0 +- 25.0 | 75.0 +- 25.0 |" in results
+    assert "| +25.0 +- 25.0 (2/4) |" in results
+    assert "over 4 runs (2 seed(s) x 2 folds)" in results
+
+
+def test_selection_reads_validation_ua_from_train_logs_only(outputs):
+    logs = {"residual": (0.50, 0.70), "literal": (0.40, 0.45)}
+    for name, (first, second) in logs.items():
+        for k in (1, 2):
+            exp = outputs / "sel" / name / f"fold{k}"
+            exp.mkdir(parents=True)
+            (exp / "train.log").write_text(
+                f"INFO: 1epoch results: [train] loss=1.0, ua=0.9, [valid] loss=1.2, acc=0.5, ua={first}, time=1\n"
+                f"INFO: 2epoch results: [train] loss=0.8, ua=0.95, [valid] loss=1.1, acc=0.6, ua={second}, time=1\n")
+    run(outputs, "--selection", "residual", str(outputs / "sel" / "residual" / "fold{fold}"),
+        "--selection", "literal", str(outputs / "sel" / "literal" / "fold{fold}"))
+    results = (outputs / "RESULTS.md").read_text()
+    assert "| residual | 70.0 +- 0.0 | **yes** |" in results
+    assert "| literal | 45.0 +- 0.0 |  |" in results
+    (outputs / "sel" / "literal" / "fold2" / "train.log").write_text("no epoch finished\n")
+    with pytest.raises(SystemExit, match="fold2/train.log: no '\\[valid\\] ... ua='"):
+        run(outputs, "--selection", "literal", str(outputs / "sel" / "literal" / "fold{fold}"))
+
+
+def test_validation_ua_comes_from_the_trainers_record_across_a_resume(tmp_path):
+    """A resumed run starts a new train.log; checkpoint.pth still holds every epoch."""
+    import torch
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "train.log").write_text("INFO: 3epoch results: [valid] loss=1.0, acc=0.5, ua=0.40, time=1\n")
+    stats = {1: {"valid": {"ua": 0.55}}, 2: {"valid": {"ua": 0.62}}, 3: {"valid": {"ua": 0.40}}}
+    torch.save({"reporter": {"stats": stats}}, exp / "checkpoint.pth")
+    assert demo_results.best_valid_ua(exp) == pytest.approx(62.0)

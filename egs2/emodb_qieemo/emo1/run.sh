@@ -1,98 +1,227 @@
 #!/usr/bin/env bash
-# Qieemo on public corpora, CPU only (`make demo`): ASR pretraining on FSDD + mini AN4, emotion
-# fine-tuning on EmoDB over five speaker-pair folds, the paper's ablations, a classical
-# baseline (eGeMAPS + linear SVM) and the per-block linear probe, in one table (RESULTS.md).
-# The stages themselves are emo.sh's (shared with the IEMOCAP recipe); this script only runs
-# it once per system. Seeds: every config's `seed: 0`, validation split seed 0, SVM / probe 0.
+# Qieemo on public corpora, CPU only (`make demo`): emotion fine-tuning on EmoDB over five
+# speaker-pair folds from ASR backbones pretrained on speechocean762 (shipped in pretrained/),
+# the paper's ablations, a classical baseline (eGeMAPS + linear SVM) and the per-block linear
+# probe, in one table (RESULTS.md). The stages of each training are emo.sh's (shared with the
+# IEMOCAP recipe); this script runs it once per system and seed.
+#
+# Stages (--stage N --stop_stage M):
+#   1  data (EmoDB folds) and the two ASR backbones: the shipped zips, or with --train_asr true
+#      trained here from speechocean762 (emo.sh stages 2, 4-7) and packed like the shipped ones
+#   2  CMA form selection (--select_cma true): the full model trained with every form in
+#      --cma_forms, first seed, five folds; the form with the best mean validation UA is written
+#      to ${expdir}/cma_form. No test fold is read (candidates are not even run on them).
+#      Without it: the config's form.
+#   3  the table's systems, once per seed in --seeds, with the chosen form wherever CMA is used
+#   4  eGeMAPS + linear SVM, and the per-block probe of backbone 1
+#   5  RESULTS.md (and README.md's demo section) from the inference outputs
+#   6  the CLI's default model (--default_model true): all ten speakers, packed
 # Examples:
-#   ./run.sh                        # the whole demo (about 45 min on 2 CPU cores)
+#   ./run.sh                        # the demo on the shipped backbones, seed 0 (about 45 min on 2 cores)
+#   ./run.sh --seeds "0 1 2"        # every system with three training seeds on the same folds
+#   ./run.sh --select_cma true      # choose the CMA form on validation UA first
+#   ./run.sh --train_asr true       # retrain both backbones from speechocean762 first
+#   ./run.sh --train_asr true --stop_stage 1   # only that: reproduces pretrained/asr_*.zip
+#   ./run.sh --stage 6 --default_model true    # the CLI's default model (after stage 1)
 #   ./run.sh --all_classes true     # seven EmoDB emotions instead of four (RESULTS_7class.md)
-#   ./run.sh --parallel 1           # one training at a time
-#   EMODB=/data/emodb/wav FSDD=/data/fsdd/recordings AN4=/data/an4 ./run.sh
+#   EMODB=/data/emodb/wav SPEECHOCEAN762=/data/speechocean762 ./run.sh
 set -euo pipefail
+stage=1
+stop_stage=6
 all_classes=false   # true: all seven EmoDB emotions
-parallel=2          # systems trained at the same time (one CPU thread each)
+parallel=2          # trainings at the same time (one CPU thread each)
 nj=2
 folds="1 2 3 4 5"
-seed=0
-nbpe=30             # FSDD + AN4 have a few dozen words
-# Fewer epochs than the shared small configs: sized so that the demo fits 45 minutes on 2 cores.
-asr_args="--max_epoch 4"
-emo_args="--max_epoch 10"
-help_message="Usage: $0 [--all_classes true] [--parallel N] [--folds \"1 2\"]; see the header of $0."
+seeds="0"           # training seeds (the folds and their validation split stay those of seed 0)
+train_asr=false     # true: train the two backbones here instead of using pretrained/*.zip
+backbones=""        # folder of the two packed backbones (default: pretrained, or ${expdir}/pretrained with --train_asr true)
+select_cma=false    # true: stage 2 chooses the CMA form on validation UA
+cma_forms="literal residual concat multihead gated"
+default_model=false # true: stage 6 trains and packs the model the CLI uses when none is given
+nbpe=200
+emo_args=""         # extra emo_train options for every emotion training (e.g. "--max_epoch 2")
+expdir=""           # default: exp (exp_7class with --all_classes true)
+help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds \"0 1 2\"] [--select_cma true] [--train_asr true] [--default_model true] [--parallel N] [--folds \"1 2\"]; see the header of $0."
 . ./path.sh
 . utils/parse_options.sh
 
 if [ "${all_classes}" = true ]; then
-    expdir=exp_7class; results=RESULTS_7class.md; images=images_7class
+    results=RESULTS_7class.md; images=images_7class; expdir="${expdir:-exp_7class}"
 else
-    expdir=exp; results=RESULTS.md; images=images
+    results=RESULTS.md; images=images; expdir="${expdir:-exp}"
 fi
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # threads fight on a small CPU; run systems side by side
-asr1=conf/train_asr_efficient_conformer_small.yaml
-asr2=conf/train_asr_conformer_small.yaml
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # threads fight on a small CPU; run trainings side by side
+asr1=conf/train_asr_efficient_conformer_so762.yaml
+asr2=conf/train_asr_conformer_so762.yaml
 full=conf/train_emo_qieemo_small.yaml
-common=(--emo_corpus emodb --expdir "${expdir}" --nj "${nj}" --seed "${seed}" --folds "${folds}" --min_duration 0.2
-        --nbpe "${nbpe}" --asr_args "${asr_args}" --emo_args "${emo_args}"
-        --local_emo_data_opts "--all_classes ${all_classes}")
+common=(--emo_corpus emodb --expdir "${expdir}" --nj "${nj}" --folds "${folds}" --min_duration 0.2
+        --nbpe "${nbpe}" --local_emo_data_opts "--all_classes ${all_classes}")
+asr_opts=(--inference_asr_model valid.acc.ave.pth --inference_args "--beam_size 5")
+log() { echo "$(date '+%H:%M:%S') $*"; }
+run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+first_seed="${seeds%% *}"
+mkdir -p "${expdir}/logs"
 
-# system name | emotion config | ASR backbone config | initialise from the ASR model
+if [ -z "${backbones}" ]; then
+    if [ "${train_asr}" = true ]; then backbones="${expdir}/pretrained"; else backbones=pretrained; fi
+fi
+bb1="${backbones}/asr_efficient_conformer_so762.zip"
+bb2="${backbones}/asr_conformer_so762.zip"
+
+# ---- 1: data and backbones ----
+if run_stage 1; then
+    if [ "${train_asr}" = true ]; then
+        ./emo.sh "${common[@]}" "${asr_opts[@]}" --stage 1 --stop_stage 5 --asr_config "${asr1}" --emo_config "${full}"
+        asr_pids=()
+        for asr in "${asr1}" "${asr2}"; do  # both backbones side by side, one core each
+            ./emo.sh "${common[@]}" "${asr_opts[@]}" --nj 1 --stage 6 --stop_stage 7 --asr_config "${asr}" \
+                --emo_config "${full}" >"${expdir}/logs/asr_$(basename "${asr}" .yaml).log" 2>&1 &
+            asr_pids+=("$!")
+        done
+        for pid in "${asr_pids[@]}"; do
+            wait "${pid}" || { echo "$0: ASR training failed; see ${expdir}/logs/asr_*.log" >&2; exit 1; }
+        done
+        for asr in "${asr1}" "${asr2}"; do
+            name=$(basename "${asr}" .yaml)
+            local/pack_asr.sh "${expdir}/asr_${name}" "${expdir}/asr_stats_unigram${nbpe}" \
+                "data/token_list/bpe_unigram${nbpe}" "${backbones}/asr_${name#train_asr_}.zip"
+        done
+    else
+        ./emo.sh "${common[@]}" --stage 1 --stop_stage 3 --asr_exp "${bb1}" --emo_config "${full}"
+    fi
+    ./emo.sh "${common[@]}" --stage 8 --stop_stage 8 --asr_exp "${bb1}" --emo_config "${full}"
+fi
+
+# One emotion system for one seed, logged: emo.sh stage 9 on the folds not trained yet (a
+# finished fold is kept, an interrupted one resumes), then stages 10-11 (12 for the full
+# model) on every fold; stage 9 only with TRAIN_ONLY=1 (candidates).
+# <name> <emotion config> <backbone> <initialise from it> <exp tag> <seed> [extra emo_train options]
+train_system() {
+    local name="$1" emo="$2" asr="$3" init="$4" tag="$5" seed="$6" extra="${7:-}"
+    local logf="${expdir}/logs/${tag}_seed${seed}.log" last=11 k todo=""
+    [ "${tag}" = "cma_$(chosen_form)" ] && last=12
+    [ "${TRAIN_ONLY:-0}" = 1 ] && last=9
+    for k in ${folds}; do [ -f "${expdir}/emo_${tag}_seed${seed}/fold${k}/.done" ] || todo+=" ${k}"; done
+    log "${name} (seed ${seed}): training folds:${todo:- none}, then stages 10-${last}"
+    local opts=(--asr_exp "${asr}" --emo_config "${emo}" --use_asr_init "${init}" --emo_tag "${tag}_seed${seed}"
+                --emo_args "--seed ${seed} ${extra} ${emo_args}")
+    {
+        { [ -z "${todo}" ] || ./emo.sh "${common[@]}" "${opts[@]}" --folds "${todo# }" --stage 9 --stop_stage 9; } \
+            && { [ "${last}" -lt 10 ] || ./emo.sh "${common[@]}" "${opts[@]}" --stage 10 --stop_stage "${last}"; }
+    } >>"${logf}" 2>&1 || { echo "$0: system '${name}' (seed ${seed}) failed; see ${logf}" >&2; return 1; }
+}
+# Run the queued "train_system" argument lists ${parallel} at a time; fail if any failed.
+run_queue() {
+    local pids=() failed=0 pid
+    for job in "$@"; do
+        eval "set -- ${job}"
+        train_system "$@" &
+        pids+=("$!")
+        while [ "$(jobs -rp | wc -l)" -ge "${parallel}" ]; do wait -n || true; done
+    done
+    for pid in "${pids[@]}"; do wait "${pid}" || failed=1; done
+    [ "${failed}" = 0 ] || { echo "$0: some trainings failed (see above)" >&2; exit 1; }
+}
+trained() {  # <exp tag> <seed>: trained on every fold
+    local k
+    for k in ${folds}; do [ -f "${expdir}/emo_$1_seed$2/fold${k}/.done" ] || return 1; done
+}
+finished() {  # <exp tag> <seed>: trained and scored on every fold
+    trained "$1" "$2" && [ -f "${expdir}/emo_$1_seed$2/RESULTS.md" ]
+}
+
+chosen_form() {
+    if [ -s "${expdir}/cma_form" ]; then cat "${expdir}/cma_form"; else
+        python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['attention_conf']['form'])" "${full}"
+    fi
+}
+candidate_opts() {  # --selection NAME PATTERN per CMA form
+    for form in ${cma_forms}; do
+        printf '%s\n' --selection "${form}" "${expdir}/emo_cma_${form}_seed{seed}/fold{fold}"
+    done
+}
+
+# ---- 2: CMA form chosen on validation UA ----
+if run_stage 2 && [ "${select_cma}" = true ]; then
+    jobs_=()
+    for form in ${cma_forms}; do
+        trained "cma_${form}" "${first_seed}" && continue
+        jobs_+=("$(printf '%q ' "CMA form ${form}" "${full}" "${bb1}" true "cma_${form}" "${first_seed}" "--attention_conf form=${form}")")
+    done
+    TRAIN_ONLY=1 run_queue "${jobs_[@]}"  # only the chosen form and literal are tested, in stage 3
+    mapfile -t sel < <(candidate_opts)
+    python -m espnet_qieemo.bin.demo_results --print_choice --fold_dir "dump/raw/fold{fold}" --folds ${folds} \
+        --seeds "${first_seed}" "${sel[@]}" | tail -n 1 >"${expdir}/cma_form.tmp"
+    mv "${expdir}/cma_form.tmp" "${expdir}/cma_form"
+    log "CMA form chosen on validation UA: $(cat "${expdir}/cma_form")"
+fi
+
+chosen=$(chosen_form)
+form_opt="--attention_conf form=${chosen}"
+# row name | emotion config | backbone | initialise from it | exp tag | extra emo_train options
 systems=(
-    "Qieemo (full)|${full}|${asr1}|true"
-    "without CMA|conf/train_emo_qieemo_no_cma_small.yaml|${asr1}|true"
-    "without MMF (PPG only)|conf/train_emo_qieemo_no_mmf_small.yaml|${asr1}|true"
-    "without ASR pretraining (scratch)|conf/train_emo_qieemo_scratch_small.yaml|${asr1}|false"
-    "backbone 2 (ESPnet conformer)|conf/train_emo_qieemo_conformer_small.yaml|${asr2}|true"
+    "Qieemo (full, CMA form ${chosen})|${full}|${bb1}|true|cma_${chosen}|${form_opt}"
+    "literal CMA (paper eqs. 6-8)|${full}|${bb1}|true|cma_literal|--attention_conf form=literal"
+    "without CMA|conf/train_emo_qieemo_no_cma_small.yaml|${bb1}|true|no_cma|"
+    "without MMF (PPG only)|conf/train_emo_qieemo_no_mmf_small.yaml|${bb1}|true|no_mmf|${form_opt}"
+    "without ASR pretraining (scratch)|conf/train_emo_qieemo_scratch_so762.yaml|${bb1}|false|scratch|${form_opt}"
+    "backbone 2 (ESPnet conformer)|conf/train_emo_qieemo_conformer_small.yaml|${bb2}|true|conformer|${form_opt}"
 )
 
-# Data, audio, tokens, ASR stats and both ASR backbones; then the folds' shape statistics.
-./emo.sh "${common[@]}" --stage 1 --stop_stage 7 --asr_config "${asr1}" --emo_config "${full}"
-./emo.sh "${common[@]}" --stage 6 --stop_stage 7 --asr_config "${asr2}" --emo_config "${full}"
-./emo.sh "${common[@]}" --stage 8 --stop_stage 8 --asr_config "${asr1}" --emo_config "${full}"
+# ---- 3: every system, every seed (a system finished on every fold is kept, one trained in
+#         stage 2 is only run on the test folds: delete exp/emo_<tag>_seed<seed> to redo it) ----
+if run_stage 3; then
+    jobs_=()
+    declare -A queued=()
+    for seed in ${seeds}; do
+        for entry in "${systems[@]}"; do
+            IFS='|' read -r name emo asr init tag extra <<<"${entry}"
+            [ -z "${queued[${tag}_${seed}]:-}" ] || continue  # the literal form chosen: one row twice, one training
+            queued[${tag}_${seed}]=1
+            finished "${tag}" "${seed}" && { log "kept: ${name} (seed ${seed})"; continue; }
+            jobs_+=("$(printf '%q ' "${name}" "${emo}" "${asr}" "${init}" "${tag}" "${seed}" "${extra}")")
+        done
+    done
+    run_queue "${jobs_[@]}"
+fi
 
-# Stages 9-11 (12 for the full model) per system, ${parallel} systems at a time.
-mkdir -p "${expdir}/logs"
-run_system() {
-    local name="$1" emo="$2" asr="$3" init="$4" last=11
-    [ "${emo}" = "${full}" ] && last=12
-    ./emo.sh "${common[@]}" --stage 9 --stop_stage "${last}" --asr_config "${asr}" --emo_config "${emo}" \
-        --use_asr_init "${init}" >"${expdir}/logs/$(basename "${emo}" .yaml).log" 2>&1 \
-        || { echo "$0: system '${name}' failed; see ${expdir}/logs/$(basename "${emo}" .yaml).log" >&2; return 1; }
-}
-pids=()
-for entry in "${systems[@]}"; do
-    IFS='|' read -r name emo asr init <<<"${entry}"
-    echo "$(date '+%H:%M:%S') training: ${name} (${emo})"
-    run_system "${name}" "${emo}" "${asr}" "${init}" &
-    pids+=("$!")
-    while [ "$(jobs -rp | wc -l)" -ge "${parallel}" ]; do wait -n || true; done
-done
-failed=0
-for pid in "${pids[@]}"; do wait "${pid}" || failed=1; done
-[ "${failed}" = 0 ] || { echo "$0: some systems failed (see above)" >&2; exit 1; }
+# ---- 4: classical baseline and per-block probe on the same formatted folds ----
+if run_stage 4; then
+    svm_opts=(); probe_opts=()
+    for k in ${folds}; do
+        svm_opts+=(--fold "dump/raw/fold${k}" "${expdir}/egemaps_svm/fold${k}/test")
+        probe_opts+=(--fold "dump/raw/fold${k}")
+    done
+    python -m espnet_qieemo.bin.egemaps_svm --labels data/emodb/labels --seed 0 "${svm_opts[@]}"
+    read -r bb1_config bb1_model < <(python -c "import sys; from espnet2.main_funcs.pack_funcs import unpack
+f = unpack(sys.argv[1], sys.argv[2]); print(f['asr_train_config'], f['asr_model_file'])" "${bb1}" "${expdir}/backbone1" | tail -n 1)
+    python -m espnet_qieemo.bin.layer_probe --asr_config "${bb1_config}" --asr_model_file "${bb1_model}" \
+        --labels data/emodb/labels --seed 0 "${probe_opts[@]}" --out_dir "${expdir}/layer_probe" \
+        --title "EmoDB: probe per block of the speechocean762 efficient conformer"
+fi
 
-# Classical baseline and per-block probe on the same formatted folds.
-svm_opts=(); probe_opts=(); result_opts=()
-for k in ${folds}; do
-    svm_opts+=(--fold "dump/raw/fold${k}" "${expdir}/egemaps_svm/fold${k}/test")
-    probe_opts+=(--fold "dump/raw/fold${k}")
-done
-python -m espnet_qieemo.bin.egemaps_svm --labels data/emodb/labels --seed "${seed}" "${svm_opts[@]}"
-asr1_exp="${expdir}/asr_$(basename "${asr1}" .yaml)"
-python -m espnet_qieemo.bin.layer_probe --asr_config "${asr1_exp}/config.yaml" \
-    --asr_model_file "${asr1_exp}/valid.acc.best.pth" --labels data/emodb/labels --seed "${seed}" \
-    "${probe_opts[@]}" --out_dir "${expdir}/layer_probe" \
-    --title "EmoDB: probe per block of the FSDD+AN4 efficient conformer"
+# ---- 5: one table from the inference outputs of every system ----
+if run_stage 5; then
+    result_opts=()
+    for entry in "${systems[@]}"; do
+        IFS='|' read -r name _ _ _ tag _ <<<"${entry}"
+        result_opts+=(--system "${name}" "${expdir}/emo_${tag}_seed{seed}/fold{fold}/inference_valid.ua.ave/test")
+    done
+    result_opts+=(--system "eGeMAPS + linear SVM" "${expdir}/egemaps_svm/fold{fold}/test")
+    sel=()
+    [ "${select_cma}" = false ] || mapfile -t sel < <(candidate_opts)
+    readme=()
+    [ "${all_classes}" = true ] || readme=(--readme "${MAIN_ROOT}/README.md")
+    if [ "${train_asr}" = true ]; then origin="trained in this run on speechocean762"; else origin="the shipped speechocean762 ASR models (pretrained/README.md)"; fi
+    setup="Backbones: ${origin}. Training seeds: ${seeds// /, } (each system once per seed on the same folds; validation split, SVM and probe seed 0)."
+    python -m espnet_qieemo.bin.demo_results --fold_dir "dump/raw/fold{fold}" --folds ${folds} --seeds ${seeds} \
+        "${result_opts[@]}" "${sel[@]}" --setup "${setup}" --notes CHOICES.md \
+        --probe "${expdir}/layer_probe/probe.json" --images_dir "${images}" --out "${results}" "${readme[@]}"
+fi
 
-# One table from the inference outputs of every system.
-for entry in "${systems[@]}"; do
-    IFS='|' read -r name emo _ _ <<<"${entry}"
-    result_opts+=(--system "${name}" "${expdir}/emo_$(basename "${emo}" .yaml)/fold{fold}/inference_valid.ua.best/test")
-done
-result_opts+=(--system "eGeMAPS + linear SVM" "${expdir}/egemaps_svm/fold{fold}/test")
-readme=()
-[ "${all_classes}" = true ] || readme=(--readme "${MAIN_ROOT}/README.md")
-python -m espnet_qieemo.bin.demo_results --fold_dir "dump/raw/fold{fold}" --folds ${folds} "${result_opts[@]}" \
-    --probe "${expdir}/layer_probe/probe.json" --images_dir "${images}" \
-    --out "${results}" "${readme[@]}"
-echo "$(date '+%H:%M:%S') done: ${results}"
+# ---- 6: the CLI's default model ----
+if run_stage 6 && [ "${default_model}" = true ]; then
+    local/train_default_model.sh --expdir "${expdir}" --asr_exp "${bb1}" --emo_config "${full}" \
+        --emo_args "${form_opt}" --out "${expdir}/pretrained/emo_qieemo_emodb4.zip"
+fi
+log "done: stages ${stage}-${stop_stage}"
