@@ -17,7 +17,7 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -rs tests
 
 demo: $(STAMP)
 	cd egs2/emodb_qieemo/emo1 && ./run.sh

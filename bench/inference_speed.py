@@ -110,7 +110,7 @@ def child(opts) -> None:
     else:
         out = Path(opts.child[1]).with_suffix(".timeline.jsonl")
         try:
-            qieemo_cli.main(["timeline", opts.child[0], opts.child[1], "-o", str(out), "--batch-size", "8"])
+            qieemo_cli.main(["timeline", "--model", opts.child[0], opts.child[1], "-o", str(out), "--batch-size", "8"])
         except SystemExit as status:
             if status.code:
                 raise

@@ -21,12 +21,23 @@ def corpora_root() -> Path:
     return Path(os.environ.get("QIEEMO_DATA", REPO.parent / "shared" / "data")).resolve()
 
 
+CORPORA = ("emodb", "speechocean762", "mini_an4", "fsdd")
+
+
+def missing_corpus(reason: str) -> None:
+    """Skip with ``reason``, or fail where ``QIEEMO_REQUIRE_DATA=1`` (CI: nothing may skip)."""
+    if os.environ.get("QIEEMO_REQUIRE_DATA") == "1":
+        pytest.fail(f"QIEEMO_REQUIRE_DATA=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The corpora (`$QIEEMO_DATA`, default ../shared/data); tests needing them skip without."""
     root = corpora_root()
-    if not (root / "emodb").is_dir():
-        pytest.skip(f"corpora not found at {root} (set QIEEMO_DATA to the shared data folder)")
+    missing = [c for c in CORPORA if not (root / c).is_dir()]
+    if missing:
+        missing_corpus(f"corpora {missing} not found at {root} (set QIEEMO_DATA to the shared data folder)")
     return root
 
 

@@ -57,10 +57,11 @@ def _stage_names(files: Sequence[Path]) -> Dict[Path, str]:
 def pack_emotion_model(train_config: Path, model_file: Path, outpath: Path,
                        options: Sequence[Path] = ()) -> Path:
     """Write the zip atomically and return its path."""
-    train_config, model_file, outpath = Path(train_config), Path(model_file), Path(outpath).resolve()
     for f in (train_config, model_file, *options):
         if not Path(f).is_file():
             raise FileNotFoundError(f"emo_pack: no such file: {f}")
+    # Resolved before the chdir below: relative paths and best-model symlinks stay valid.
+    train_config, model_file, outpath = (Path(p).resolve() for p in (train_config, model_file, outpath))
     with open(train_config, encoding="utf-8") as f:
         config = yaml.safe_load(f)
     if not isinstance(config, dict):

@@ -1,8 +1,12 @@
 """``qieemo``: emotion recognition on audio files with a packed model (``emo_pack`` zip).
 
-    qieemo predict MODEL.zip a.wav b.flac some_dir/ [--format jsonl|csv] [--batch-size N]
-    qieemo timeline MODEL.zip conversation.wav [--fixed-window S --overlap S]
-    qieemo export MODEL.zip model.onnx
+    qieemo predict a.wav b.flac some_dir/ [--model MODEL.zip] [--format jsonl|csv] [--batch-size N]
+    qieemo timeline conversation.wav [--model MODEL.zip] [--fixed-window S --overlap S]
+    qieemo export model.onnx [--model MODEL.zip]
+
+Without ``--model`` the default model is used: ``$QIEEMO_MODEL`` if set, else the 4-class
+EmoDB model shipped with the repository (egs2/emodb_qieemo/emo1/pretrained/; German acted
+speech, neu / hap / ang / sad: read its README before trusting it on other speech).
 
 ``predict`` writes one record per file; a file that cannot be classified gets a record
 with its ``error`` and the exit status is 1. Progress goes to stderr, records to stdout
@@ -11,6 +15,7 @@ with its ``error`` and the exit status is 1. Progress goes to stderr, records to
 import argparse
 import csv
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,8 +66,24 @@ def open_output(path: Optional[Path]) -> Iterator[IO]:
             yield f
 
 
+# The shipped default model, next to the demo recipe that trained it (editable installs and
+# clones; a wheel install names its model with --model or $QIEEMO_MODEL).
+SHIPPED_MODEL = (Path(__file__).resolve().parents[2] / "egs2" / "emodb_qieemo" / "emo1" / "pretrained"
+                 / "emo_qieemo_emodb4.zip")
+
+
+def default_model() -> Path:
+    """``$QIEEMO_MODEL`` or the shipped model; a clear error when neither is there."""
+    env = os.environ.get("QIEEMO_MODEL")
+    path = Path(env) if env else SHIPPED_MODEL
+    if not path.is_file():
+        source = "$QIEEMO_MODEL" if env else "the shipped default model"
+        raise FileNotFoundError(f"{source} {path} not found; give a packed model with --model MODEL.zip")
+    return path
+
+
 def _model(args: argparse.Namespace) -> Speech2Emotion:
-    return Speech2Emotion.from_pretrained(args.model, device=args.device,
+    return Speech2Emotion.from_pretrained(args.model or default_model(), device=args.device,
                                           batch_size=getattr(args, "batch_size", 8))
 
 
@@ -115,7 +136,9 @@ def export(args: argparse.Namespace) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="packed model (zip from espnet_qieemo.bin.emo_pack)")
+    parser.add_argument("--model", "-m", type=Path, default=None,
+                        help="packed model (zip from espnet_qieemo.bin.emo_pack); default: $QIEEMO_MODEL, else "
+                        "the shipped 4-class EmoDB model")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
 
 

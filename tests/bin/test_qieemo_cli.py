@@ -43,7 +43,7 @@ def test_predict_gives_one_record_per_file_and_fails_softly(emo_model, s2e, data
     soundfile.write(inputs / "short.wav", 0.1 * np.random.default_rng(0).standard_normal(480), 16000)  # 30 ms
     out = tmp_path / "records.jsonl"
     with pytest.raises(SystemExit) as status:
-        qieemo_cli.main(["predict", str(emo_model.packed), str(emodb[0]), str(digit), str(inputs),
+        qieemo_cli.main(["predict", "--model", str(emo_model.packed), str(emodb[0]), str(digit), str(inputs),
                          "--batch-size", "2", "-o", str(out)])
     assert status.value.code == 1
     stderr = capsys.readouterr().err
@@ -63,7 +63,7 @@ def test_predict_gives_one_record_per_file_and_fails_softly(emo_model, s2e, data
 def test_predict_csv_columns(emo_model, data_root, tmp_path, capsys):
     wav = sorted((data_root / "emodb" / "wav").glob("16*.wav"))[0]
     with pytest.raises(SystemExit) as status:
-        qieemo_cli.main(["predict", str(emo_model.packed), str(wav), "--format", "csv"])
+        qieemo_cli.main(["predict", "--model", str(emo_model.packed), str(wav), "--format", "csv"])
     assert status.value.code == 0
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     assert list(rows[0]) == ["file", "label", *(f"p_{c}" for c in emo_model.labels), "error"]
@@ -92,7 +92,7 @@ def test_timeline_segments_cover_speech_not_pauses(emo_model, s2e, conversation,
     path, spans, duration = conversation
     out = tmp_path / "timeline.jsonl"
     with pytest.raises(SystemExit) as status:
-        qieemo_cli.main(["timeline", str(emo_model.packed), str(path), "-o", str(out)])
+        qieemo_cli.main(["timeline", "--model", str(emo_model.packed), str(path), "-o", str(out)])
     assert status.value.code == 0
     segments = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(segments) == len(spans)
@@ -108,7 +108,7 @@ def test_timeline_segments_cover_speech_not_pauses(emo_model, s2e, conversation,
 def test_timeline_fixed_windows_with_overlap(emo_model, conversation, capsys):
     path, _, duration = conversation
     with pytest.raises(SystemExit):
-        qieemo_cli.main(["timeline", str(emo_model.packed), str(path), "--fixed-window", "5",
+        qieemo_cli.main(["timeline", "--model", str(emo_model.packed), str(path), "--fixed-window", "5",
                          "--overlap", "1", "--format", "csv"])
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     starts = [float(r["start"]) for r in rows]
@@ -122,7 +122,7 @@ def test_export_onnx_matches_pytorch_on_real_audio(emo_model, s2e, data_root, tm
 
     onnx_file = tmp_path / "emo.onnx"
     with pytest.raises(SystemExit) as status:
-        qieemo_cli.main(["export", str(emo_model.packed), str(onnx_file), "--max-seconds", "3"])
+        qieemo_cli.main(["export", "--model", str(emo_model.packed), str(onnx_file), "--max-seconds", "3"])
     assert status.value.code == 0
     meta = json.loads(onnx_file.with_suffix(".labels.json").read_text())
     assert meta["labels"] == emo_model.labels

@@ -1,0 +1,88 @@
+"""The packed models shipped in egs2/emodb_qieemo/emo1/pretrained/: ESPnet loads them, they work.
+
+- both ASR backbones unpack and decode through ESPnet's own code (``unpack`` + ``Speech2Text``,
+  the plugin imported for ``encoder: efficient_conformer``), on a held-out speechocean762 speaker;
+- an emotion model initialised from a zip carries exactly the zip's encoder weights;
+- the default emotion model is what ``qieemo predict`` uses when no model is given.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+PRETRAINED = REPO / "egs2" / "emodb_qieemo" / "emo1" / "pretrained"
+BACKBONES = ("asr_efficient_conformer_so762.zip", "asr_conformer_so762.zip")
+DEFAULT_MODEL = PRETRAINED / "emo_qieemo_emodb4.zip"
+MB = 1024 * 1024
+
+
+def held_out_utterance(data_root: Path) -> Path:
+    """An utterance of a speechocean762 test/ speaker that is in neither ASR train nor valid."""
+    from espnet_qieemo.prep.speechocean762 import read_part, split_speakers
+
+    root = data_root / "speechocean762"
+    _, test = split_speakers(read_part(root, "test"), valid_every=5)
+    return Path(test["wav.scp"][sorted(test["wav.scp"])[0]])
+
+
+def test_only_small_packed_models_are_committed():
+    files = sorted(p for p in PRETRAINED.iterdir() if p.suffix == ".zip")
+    assert [p.name for p in files] == sorted([*BACKBONES, DEFAULT_MODEL.name])
+    assert all(p.stat().st_size <= 20 * MB for p in files)
+    assert sum(p.stat().st_size for p in files) <= 60 * MB
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_backbone_loads_through_espnet_and_decodes_a_held_out_speaker(name, data_root, tmp_path):
+    import espnet_qieemo  # noqa: F401  (the plugin: registers encoder efficient_conformer)
+    from espnet2.bin.asr_inference import Speech2Text
+    from espnet2.main_funcs.pack_funcs import unpack
+
+    from espnet_qieemo.utils import audio
+
+    files = unpack(PRETRAINED / name, tmp_path)
+    s2t = Speech2Text(asr_train_config=files["asr_train_config"], asr_model_file=files["asr_model_file"],
+                      beam_size=2, ctc_weight=0.3, device="cpu")
+    wave = audio.load(held_out_utterance(data_root))
+    text = s2t(torch.from_numpy(wave))[0][0]
+    assert text.strip(), "empty transcript"
+
+
+def test_emotion_model_from_the_zip_has_its_encoder_weights(tmp_path):
+    from espnet2.main_funcs.pack_funcs import unpack
+
+    from espnet_qieemo.tasks.emotion import EmotionTask
+
+    zip_path = PRETRAINED / BACKBONES[0]
+    argv = ["--labels", "neu", "hap", "ang", "sad", "--asr_init", str(zip_path), "--output_dir", str(tmp_path / "exp"),
+            "--config", str(REPO / "egs2" / "iemocap_qieemo" / "emo1" / "conf" / "train_emo_qieemo_small.yaml")]
+    model = EmotionTask.build_model(EmotionTask.get_parser().parse_args(argv))
+    asr = torch.load(unpack(zip_path, tmp_path / "asr")["asr_model_file"], map_location="cpu")
+    encoder = {k: v for k, v in asr.items() if k.startswith("encoder.")}
+    state = model.state_dict()
+    assert encoder and all(torch.equal(state[k], v) for k, v in encoder.items())
+
+
+def test_default_model_is_used_when_no_model_is_given(data_root, tmp_path):
+    wav = data_root / "emodb" / "wav" / "03a01Wa.wav"
+    env = {k: v for k, v in os.environ.items() if k != "QIEEMO_MODEL"}
+    proc = subprocess.run([sys.executable, "-m", "espnet_qieemo.bin.qieemo_cli", "predict", str(wav)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert record["file"] == str(wav)
+    assert record["label"] in {"neu", "hap", "ang", "sad"}
+    assert abs(sum(record["probs"].values()) - 1.0) < 1e-4
+
+
+def test_missing_default_model_says_how_to_give_one(tmp_path):
+    env = dict(os.environ, QIEEMO_MODEL=str(tmp_path / "none.zip"))
+    proc = subprocess.run([sys.executable, "-m", "espnet_qieemo.bin.qieemo_cli", "predict", str(tmp_path / "a.wav")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    assert f"$QIEEMO_MODEL {tmp_path / 'none.zip'} not found; give a packed model with --model" in proc.stderr
