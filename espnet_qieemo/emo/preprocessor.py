@@ -32,9 +32,11 @@ def balanced_class_weights(emotion_file: Union[str, Path], labels: Sequence[str]
         parts = line.split()
         if not parts:
             continue
-        if len(parts) != 2 or parts[1] not in counts:
-            raise ValueError(f"{emotion_file}:{lineno}: expected '<utt_id> <label>' with a label in {list(labels)}, "
-                             f"got {line!r}")
+        if len(parts) != 2:
+            raise ValueError(f"{emotion_file}:{lineno}: expected '<utt_id> <label>', got {line!r}")
+        if parts[1] not in counts:
+            raise ValueError(f"{emotion_file}:{lineno}: utterance {parts[0]!r}: emotion label {parts[1]!r} is not in "
+                             f"the label list {list(labels)}")
         counts[parts[1]] += 1
     empty = [label for label, n in counts.items() if n == 0]
     if empty:

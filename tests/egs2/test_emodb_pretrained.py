@@ -74,7 +74,7 @@ def test_default_model_is_used_when_no_model_is_given(data_root, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "espnet_qieemo.bin.qieemo_cli", "predict", str(wav)],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    [record] = [json.loads(line) for line in proc.stdout.splitlines()]  # stdout holds records only
     assert record["file"] == str(wav)
     assert record["label"] in {"neu", "hap", "ang", "sad"}
     assert abs(sum(record["probs"].values()) - 1.0) < 1e-4
