@@ -17,7 +17,7 @@
 #   5  RESULTS.md (and README.md's demo section) from the inference outputs
 #   6  the CLI's default model (--default_model true): all ten speakers, packed
 # Examples:
-#   ./run.sh                        # the demo on the shipped backbones, seed 0 (about 45 min on 2 cores)
+#   ./run.sh                        # the demo on the shipped backbones, seed 0 (about 50 min on 2 cores)
 #   ./run.sh --seeds "0 1 2"        # every system with three training seeds on the same folds
 #   ./run.sh --select_cma true      # choose the CMA form on validation UA first
 #   ./run.sh --train_asr true       # retrain both backbones from speechocean762 first
