@@ -12,12 +12,11 @@ Usage: ``python -m espnet_qieemo.prep.digits_an4 --fsdd <fsdd>/recordings --an4 
 import argparse
 import logging
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Dict, Sequence
 
-from espnet_qieemo.prep.kaldi_dir import DataDirError, replace_dirs, write_data_dir
+from espnet_qieemo.prep.kaldi_dir import DataDirError, write_sets
 
 DIGITS = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
 FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)$")
@@ -83,16 +82,7 @@ def prepare(fsdd: Path, an4: Path, out: Path, names: Sequence[str] = ("asr_train
     read_fsdd(fsdd, train, valid, test)
     read_an4(an4, "train", train)
     read_an4(an4, "test", test)
-    staging = out / ".asr_sets.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for name, tables in zip(names, (train, valid, test)):
-            write_data_dir(staging / name, tables)
-            logging.info("%s: %d utterances", name, len(tables["text"]))
-        replace_dirs([(staging / name, out / name) for name in names])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
+    write_sets(out, list(zip(names, (train, valid, test))))
 
 def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -3,6 +3,7 @@
 Every writer goes through a temporary path and a rename, so an interrupted or failed stage
 never leaves a half-written file or directory behind in place of a good one.
 """
+import logging
 import os
 import shutil
 import tempfile
@@ -93,6 +94,21 @@ def replace_dirs(pairs: Sequence[Tuple[PathLike, PathLike]]) -> None:
         os.replace(staged, final)
         if old.exists():
             shutil.rmtree(old)
+
+
+def write_sets(out: PathLike, sets: Sequence[Tuple[str, Mapping[str, Mapping[str, str]]]]) -> None:
+    """Write several data dirs ``out/<name>`` together: all of them, or none on failure."""
+    out = Path(out)
+    staging = out / ".sets.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for name, tables in sets:
+            write_data_dir(staging / name, tables)
+            logging.info("%s: %d utterances, %d speakers", name, len(tables["text"]),
+                         len(set(tables["utt2spk"].values())))
+        replace_dirs([(staging / name, out / name) for name, _ in sets])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def keys_of(path: PathLike) -> List[str]:

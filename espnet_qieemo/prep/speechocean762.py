@@ -11,12 +11,11 @@ Usage: ``python -m espnet_qieemo.prep.speechocean762 --root <speechocean762> --o
 """
 import argparse
 import logging
-import shutil
 import sys
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, replace_dirs, write_data_dir
+from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, write_sets
 
 Tables = Dict[str, Dict[str, str]]
 
@@ -65,17 +64,7 @@ def prepare(root: Path, out: Path, names: Sequence[str] = ("asr_train", "asr_val
         raise DataDirError(f"--valid_every {valid_every}: must be >= 2 so that test speakers remain")
     train = read_part(root, "train")
     valid, test = split_speakers(read_part(root, "test"), valid_every)
-    staging = out / ".asr_sets.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for name, tables in zip(names, (train, valid, test)):
-            write_data_dir(staging / name, tables)
-            logging.info("%s: %d utterances, %d speakers", name, len(tables["text"]),
-                         len(set(tables["utt2spk"].values())))
-        replace_dirs([(staging / name, out / name) for name in names])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
+    write_sets(out, list(zip(names, (train, valid, test))))
 
 def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
