@@ -1,10 +1,11 @@
 """Qieemo speech emotion recognition as an ESPnet plugin.
 
-Importing the package registers its encoder in ESPnet's registries, so any process that
-did ``import espnet_qieemo`` can train or load models with ``encoder: efficient_conformer``.
+After ``import espnet_qieemo``, ESPnet's ASR task knows ``encoder: efficient_conformer``
+(training, ``build_model_from_file``, ``Speech2Text``). The import itself is light: the
+encoder is registered when ESPnet's ASR task is imported (see ``registry``).
 """
-from espnet_qieemo.registry import register
+from espnet_qieemo.registry import register_when_imported
 
-register()
+register_when_imported()
 
 __version__ = "0.1.0"

@@ -19,6 +19,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from espnet_qieemo.emo.metrics import confusion_matrix, metrics_from_confusion
 from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table
 from espnet_qieemo.utils import audio
 from espnet_qieemo.utils.fileio import atomic_write
@@ -80,9 +81,8 @@ def fit_svm(x: np.ndarray, y: np.ndarray, c: float, seed: int):
 
 
 def unweighted_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
-    from sklearn.metrics import balanced_accuracy_score
-
-    return float(balanced_accuracy_score(y, pred))
+    num_classes = int(max(y.max(), pred.max())) + 1
+    return metrics_from_confusion(confusion_matrix(y, pred, num_classes))["UA"]
 
 
 def softmax(margins: np.ndarray) -> np.ndarray:

@@ -28,10 +28,10 @@ from typing import Dict, List, Sequence
 import numpy as np
 import yaml
 
+from espnet_qieemo.emo.metrics import METRICS, metrics_from_confusion
 from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, replace_dirs, write_lines
 
 NONE = "<none>"
-METRICS = ("WA", "UA", "WF1")
 
 
 @dataclass
@@ -45,25 +45,6 @@ class FoldResult:
     @property
     def metrics(self) -> Dict[str, float]:
         return metrics_from_confusion(self.confusion)
-
-
-def metrics_from_confusion(cm: np.ndarray) -> Dict[str, float]:
-    """WA, UA, WF1 in percent from a (C, C[+1]) confusion matrix (rows = reference)."""
-    n_cls = cm.shape[0]
-    support = cm.sum(axis=1)
-    correct = np.diag(cm[:, :n_cls])
-    predicted = cm[:, :n_cls].sum(axis=0)
-    present = support > 0
-    recall = np.divide(correct, support, out=np.zeros(n_cls), where=present)
-    precision = np.divide(correct, predicted, out=np.zeros(n_cls), where=predicted > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(n_cls), where=denom > 0)
-    total = support.sum()
-    return {
-        "WA": 100.0 * correct.sum() / total,
-        "UA": 100.0 * recall[present].mean(),
-        "WF1": 100.0 * (f1 * support).sum() / total,
-    }
 
 
 def score_fold(name: str, data_dir: Path, hyp_dir: Path) -> FoldResult:

@@ -24,7 +24,7 @@ import torch
 from espnet_qieemo._offline import no_nltk_downloads
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutputCollector
 from espnet_qieemo.bin.egemaps_svm import read_labels
-from espnet_qieemo.bin.emo_score import METRICS, metrics_from_confusion
+from espnet_qieemo.emo.metrics import METRICS, metrics_from_confusion
 from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, write_lines
 from espnet_qieemo.utils import audio
 

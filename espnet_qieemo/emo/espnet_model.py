@@ -13,6 +13,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutput, BlockOutputCollector
 from espnet_qieemo.emo.cma import CrossModalAttention
+from espnet_qieemo.emo.metrics import metrics_from_confusion
 from espnet_qieemo.emo.mmf import AbsFusion
 from espnet_qieemo.emo.pooling import EmotionClassifier
 from espnet_qieemo.utils.long_frontend import utterance_feats
@@ -30,13 +31,8 @@ class RecallTally:
         self.confusion += torch.bincount(flat, minlength=n * n).view(n, n)
 
     def unweighted_accuracy(self) -> float:
-        """Mean recall over the classes that occur (NaN when nothing was counted)."""
-        support = self.confusion.sum(1)
-        present = support > 0
-        if not present.any():
-            return float("nan")
-        recall = self.confusion.diag()[present].double() / support[present].double()
-        return float(recall.mean())
+        """Mean recall over the classes that occur (NaN when nothing was counted), as a fraction."""
+        return metrics_from_confusion(self.confusion.numpy())["UA"] / 100.0
 
 
 class ESPnetEmotionModel(AbsESPnetModel):
