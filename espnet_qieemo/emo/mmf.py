@@ -11,7 +11,7 @@ from typing import List, Tuple
 import torch
 
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutput
-from espnet_qieemo.utils.masks import valid_mask
+from espnet_qieemo.utils.masks import masked_window_mean, valid_mask
 
 
 def align_to_rate(block: BlockOutput, target: BlockOutput) -> torch.Tensor:
@@ -25,7 +25,7 @@ def align_to_rate(block: BlockOutput, target: BlockOutput) -> torch.Tensor:
     if block.downsample == target.downsample:
         out = hs
     elif target.downsample % block.downsample == 0:
-        out = _pool_valid(hs, block.lens, target.downsample // block.downsample)
+        out = masked_window_mean(hs, valid_mask(block.lens, hs.size(1)), target.downsample // block.downsample)
     elif block.downsample % target.downsample == 0:
         out = hs.repeat_interleave(block.downsample // target.downsample, dim=1)
     else:
@@ -37,17 +37,6 @@ def align_to_rate(block: BlockOutput, target: BlockOutput) -> torch.Tensor:
         out = torch.nn.functional.pad(out, (0, 0, 0, t_out - out.size(1)))
     out = out[:, :t_out]
     return out.masked_fill(~valid_mask(target.lens, t_out).unsqueeze(-1), 0.0)
-
-
-def _pool_valid(hs: torch.Tensor, lens: torch.Tensor, rate: int) -> torch.Tensor:
-    mask = valid_mask(lens, hs.size(1)).unsqueeze(-1).to(hs.dtype)
-    pad = (-hs.size(1)) % rate
-    hs = torch.nn.functional.pad(hs * mask, (0, 0, 0, pad))
-    mask = torch.nn.functional.pad(mask, (0, 0, 0, pad))
-    b, t, d = hs.shape
-    total = hs.view(b, t // rate, rate, d).sum(2)
-    count = mask.view(b, t // rate, rate, 1).sum(2).clamp(min=1.0)
-    return total / count
 
 
 class AbsFusion(torch.nn.Module, ABC):
@@ -70,7 +59,7 @@ class AbsFusion(torch.nn.Module, ABC):
         """Feature dimension of E."""
 
     @abstractmethod
-    def fuse(self, stacked: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    def fuse(self, stacked: torch.Tensor) -> torch.Tensor:
         """(B, num_blocks, T, D) aligned blocks -> (B, T, output_size())."""
 
     def forward(self, blocks: List[BlockOutput]) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +69,7 @@ class AbsFusion(torch.nn.Module, ABC):
             )
         chosen, last = blocks[-self.num_blocks :], blocks[-1]
         stacked = torch.stack([align_to_rate(b, last) for b in chosen], dim=1)
-        fused = self.fuse(stacked, last.lens)
+        fused = self.fuse(stacked)
         mask = valid_mask(last.lens, fused.size(1)).unsqueeze(-1)
         return fused.masked_fill(~mask, 0.0), last.lens
 
@@ -94,7 +83,7 @@ class LastLayerFusion(AbsFusion):
     def output_size(self) -> int:
         return self.input_size
 
-    def fuse(self, stacked: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    def fuse(self, stacked: torch.Tensor) -> torch.Tensor:
         return stacked[:, 0]
 
 
@@ -119,7 +108,7 @@ class WeightedSumFusion(_BlockWeights):
     def output_size(self) -> int:
         return self.input_size
 
-    def fuse(self, stacked: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    def fuse(self, stacked: torch.Tensor) -> torch.Tensor:
         return self.weighted(stacked).sum(1)
 
 
@@ -157,7 +146,7 @@ class MultiBlockFusion(_BlockWeights):
     def output_size(self) -> int:
         return self._output_size
 
-    def fuse(self, stacked: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    def fuse(self, stacked: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.conv(self.weighted(stacked)))  # (B, C, T, D)
         b, c, t, d = x.shape
         x = x.permute(0, 2, 1, 3).reshape(b, t, c * d)

@@ -1,13 +1,7 @@
 """Utterance-level pooling and the emotion classifier head (256-dim linear layers, paper III.B)."""
 import torch
 
-from espnet_qieemo.utils.masks import valid_mask
-
-
-def masked_mean(xs: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
-    """Mean over the valid frames of each sequence: (B, T, D) -> (B, D), padding ignored."""
-    mask = valid_mask(lens, xs.size(1)).unsqueeze(-1).to(xs.dtype)
-    return (xs * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+from espnet_qieemo.utils.masks import masked_mean
 
 
 class EmotionClassifier(torch.nn.Module):

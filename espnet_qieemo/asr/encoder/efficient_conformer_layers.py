@@ -18,6 +18,7 @@ from espnet.nets.pytorch_backend.transformer.attention import (
 from espnet.nets.pytorch_backend.transformer.layer_norm import LayerNorm
 
 from espnet_qieemo.utils.chunking import row_chunks
+from espnet_qieemo.utils.masks import masked_window_mean
 
 
 def pad_time(x: torch.Tensor, multiple: int, dim: int = 1) -> torch.Tensor:
@@ -33,21 +34,6 @@ def pad_time(x: torch.Tensor, multiple: int, dim: int = 1) -> torch.Tensor:
 def downsample_mask(mask: torch.Tensor, stride: int) -> torch.Tensor:
     """Mask after striding: a window is valid when its first frame is (valid = a prefix)."""
     return mask[:, :, ::stride]
-
-
-def masked_avg_pool(x: torch.Tensor, mask: torch.Tensor, stride: int) -> torch.Tensor:
-    """Average non-overlapping windows of ``stride`` frames over their valid frames only.
-
-    A window cut short by the end of an utterance averages what it has, so the result
-    does not depend on how much padding follows. Output length is ceil(time / stride).
-    """
-    valid = mask.transpose(1, 2).to(x.dtype)  # (batch, time, 1)
-    sums = pad_time(x * valid, stride)
-    counts = pad_time(valid, stride)
-    batch, time, dim = sums.shape
-    sums = sums.view(batch, time // stride, stride, dim).sum(2)
-    counts = counts.view(batch, time // stride, stride, 1).sum(2)
-    return sums / counts.clamp(min=1.0)
 
 
 def downsample_rel_pos(pos_emb: torch.Tensor, stride: int) -> torch.Tensor:
@@ -315,7 +301,7 @@ class EfficientConformerBlock(torch.nn.Module):
 
         y = self.conv_module(self.norm_conv(x), mask)
         if self.stride > 1:
-            x = masked_avg_pool(x, mask, self.stride)
+            x = masked_window_mean(x, mask[:, 0], self.stride)
             mask = downsample_mask(mask, self.stride)
             pos_emb = downsample_rel_pos(pos_emb, self.stride)
         x = x + self.dropout(y)

@@ -10,7 +10,6 @@ from espnet_qieemo.asr.encoder.efficient_conformer_layers import (
     ChunkedRelPositionMultiHeadedAttention,
     GroupedRelPositionMultiHeadedAttention,
     downsample_rel_pos,
-    masked_avg_pool,
 )
 
 
@@ -86,16 +85,6 @@ def test_grouped_attention_is_blind_to_trailing_padding(speech_feats):
         x, pos_emb = pe(padded)
         batched = attn(x, x, x, pos_emb, lengths_mask([43], 48))
     torch.testing.assert_close(batched[0, :43], alone[0], atol=1e-5, rtol=1e-5)
-
-
-def test_masked_avg_pool_averages_valid_frames_only():
-    x = torch.arange(14.0).view(1, 7, 2).repeat(2, 1, 1)  # linear in t
-    pooled = masked_avg_pool(x, lengths_mask([7, 4], 7), stride=3)
-    assert pooled.shape == (2, 3, 2)
-    # windows 0-2, 3-5, 6: the mean of frames linear in t is the middle valid frame
-    torch.testing.assert_close(pooled[0], x[0, [1, 4, 6]])
-    torch.testing.assert_close(pooled[1, :2], x[1, [1, 3]])  # window 3-5: frame 3 only
-    assert not pooled[1, 2].any()  # a window with no valid frame
 
 
 def test_downsampled_rel_pos_keeps_time_distances():
