@@ -7,6 +7,9 @@ is stereo and one is far too short, so stage 3 must resample, down-mix and exclu
 LibriSpeech layout: FSDD digits (8 kHz) and mini AN4 (16 kHz) as flac under
 ``<subset>/<spk>/<chapter>/``.
 """
+import importlib.machinery
+import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
@@ -14,6 +17,29 @@ from typing import Dict, List
 import numpy as np
 import pytest
 import soundfile
+
+EGS2 = Path(__file__).resolve().parents[2] / "egs2"
+
+
+def recipe_tools() -> None:
+    """Import the recipe tools the way the recipes run them, without running from a recipe dir.
+
+    ``pyscripts`` (shared, linked into every recipe) comes from ``egs2/TEMPLATE/emo1``. Both
+    recipes have a ``local/``, so each one's is importable under its own package name,
+    ``emodb_local`` and ``iemocap_local`` (``from emodb_local import demo_results``): one
+    pytest process never merges the two, and relative imports inside a ``local/`` still work.
+    """
+    template = str(EGS2 / "TEMPLATE" / "emo1")
+    if template not in sys.path:
+        sys.path.insert(0, template)
+    for package, recipe in (("emodb_local", "emodb_qieemo"), ("iemocap_local", "iemocap_qieemo")):
+        if package not in sys.modules:
+            spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
+            spec.submodule_search_locations = [str(EGS2 / recipe / "emo1" / "local")]
+            sys.modules[package] = importlib.util.module_from_spec(spec)
+
+
+recipe_tools()
 
 MALES = ("03", "10", "11", "12", "15")
 FEMALES = ("08", "09", "13", "14", "16")

@@ -2,7 +2,7 @@
 from pathlib import Path
 from typing import Sequence
 
-from espnet_qieemo.prep.kaldi_dir import write_data_dir
+from pyscripts.kaldi_dir import write_data_dir
 
 
 def write_part(wav_dir: Path, out: Path, speakers: Sequence[str], per_class: int) -> None:

@@ -2,8 +2,8 @@
 import numpy as np
 from emodb_helpers import write_part
 
-from espnet_qieemo.bin import egemaps_svm
-from espnet_qieemo.prep.kaldi_dir import read_table
+from emodb_local import egemaps_svm
+from pyscripts.kaldi_dir import read_table
 
 
 def test_two_class_fold_predicts_held_out_speakers(tmp_path, data_root):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from espnet_qieemo.prep import digits_an4, emodb
-from espnet_qieemo.prep.folds import check_fold
-from espnet_qieemo.prep.kaldi_dir import read_table
+from emodb_local import digits_an4, emodb
+from pyscripts.folds import check_fold
+from pyscripts.kaldi_dir import read_table
 
 
 @pytest.fixture(scope="module")

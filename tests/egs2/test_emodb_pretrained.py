@@ -23,7 +23,7 @@ MB = 1024 * 1024
 
 def held_out_utterance(data_root: Path) -> Path:
     """An utterance of a speechocean762 test/ speaker that is in neither ASR train nor valid."""
-    from espnet_qieemo.prep.speechocean762 import read_part, split_speakers
+    from pyscripts.speechocean762 import read_part, split_speakers
 
     root = data_root / "speechocean762"
     _, test = split_speakers(read_part(root, "test"), valid_every=5)

@@ -13,8 +13,9 @@ import yaml
 from emodb_helpers import write_part
 
 from espnet_qieemo._offline import no_nltk_downloads
-from espnet_qieemo.bin import layer_probe
 from espnet_qieemo.utils import audio
+
+from emodb_local import layer_probe
 
 REPO = Path(__file__).resolve().parents[2]
 ASR_CONFIG = REPO / "egs2" / "emodb_qieemo" / "emo1" / "conf" / "train_asr_efficient_conformer_small.yaml"

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from espnet_qieemo.bin import demo_results
-from espnet_qieemo.prep.kaldi_dir import write_lines, write_table
+from emodb_local import demo_results
+from pyscripts.kaldi_dir import write_lines, write_table
 
 LABELS = ["neu", "hap", "ang", "sad"]
 REFS = {"a": "neu", "b": "hap", "c": "ang", "d": "sad"}

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Qieemo emotion recipe stages, shared by every egs2/<corpus>_qieemo/emo1 recipe (symlinked).
 # pip-installed ESPnet ships no egs2/TEMPLATE, utils/ or asr.sh, so this script carries its
-# own helpers (utils/) and calls only Python entry points: ESPnet's and espnet_qieemo's.
+# own helpers (utils/) and calls only Python entry points: ESPnet's and espnet_qieemo's for
+# training, inference and packing; the recipe tools in pyscripts/ (shared by every recipe,
+# linked from TEMPLATE like utils/) and local/ (the recipe's own corpus prep) as
+# `python -m pyscripts.<tool>` / `python -m local.<tool>`, run from the recipe dir.
 #
 # Stages (run from the recipe dir: ./run.sh --stage N --stop_stage M):
 #   1  Emotion corpus prep (local/emo_data.sh): data/<emo_corpus>/{wav.scp,emotion,utt2spk,text,labels}
@@ -175,7 +178,8 @@ label_list="data/${emo_corpus}/labels"
 if run_stage 1; then
     log "Stage 1: emotion corpus prep (local/emo_data.sh) -> data/${emo_corpus}, data/fold*"
     # shellcheck disable=SC2086
-    local/emo_data.sh --out data --seed "${seed}" ${local_emo_data_opts}
+    local/emo_data.sh --out data --seed "${seed}" ${local_emo_data_opts} \
+        || fail "stage 1: emotion corpus prep failed (the reason is above)"
     [ -s "${label_list}" ] || fail "stage 1: ${label_list} missing; local/emo_data.sh must write the class list there"
 fi
 
@@ -183,7 +187,8 @@ if asr_stage 2; then
     log "Stage 2: ASR corpus prep (local/asr_data.sh) -> data/{${asr_train_set},${asr_valid_set},${asr_test_sets// /,}}"
     # shellcheck disable=SC2086
     local/asr_data.sh --out data --train_set "${asr_train_set}" --valid_set "${asr_valid_set}" \
-        --test_sets "${asr_test_sets}" ${local_asr_data_opts}
+        --test_sets "${asr_test_sets}" ${local_asr_data_opts} \
+        || fail "stage 2: ASR corpus prep failed (the reason is above)"
 fi
 
 if run_stage 3; then
@@ -195,16 +200,18 @@ if run_stage 3; then
         [ -s "data/${s}/wav.scp" ] || fail "stage 3: data/${s}/wav.scp missing; run stage $([ "${s}" = "${emo_corpus}" ] && echo 1 || echo 2) first"
         format_opts+=(--set "data/${s}" "${dumpdir}/${s}")
     done
-    python -m espnet_qieemo.prep.format_audio --fs "${fs}" --min_duration "${min_duration}" --nj "${nj}" "${format_opts[@]}"
+    python -m pyscripts.format_audio --fs "${fs}" --min_duration "${min_duration}" --nj "${nj}" "${format_opts[@]}" \
+        || fail "stage 3: audio formatting failed (the reason is above)"
     fold_opts=()
     for k in ${folds}; do fold_opts+=(--fold "data/fold${k}" "${dumpdir}/fold${k}"); done
-    python -m espnet_qieemo.prep.folds derive --corpus "${dumpdir}/${emo_corpus}" "${fold_opts[@]}"
+    python -m pyscripts.folds derive --corpus "${dumpdir}/${emo_corpus}" "${fold_opts[@]}" \
+        || fail "stage 3: a formatted fold failed its check (the reason is above)"
 fi
 
 if asr_stage 4; then
     log "Stage 4: sentencepiece ${bpemode} token list (${nbpe}) -> ${token_dir}"
-    python -m espnet_qieemo.prep.bpe --text "${dumpdir}/${asr_train_set}/text" --vocab_size "${nbpe}" \
-        --model_type "${bpemode}" --out "${token_dir}"
+    python -m pyscripts.bpe --text "${dumpdir}/${asr_train_set}/text" --vocab_size "${nbpe}" \
+        --model_type "${bpemode}" --out "${token_dir}" || fail "stage 4: token list failed (the reason is above)"
 fi
 
 asr_common_opts="--use_preprocessor true --token_type bpe --bpemodel ${bpemodel} --token_list ${token_list}
@@ -260,7 +267,8 @@ if asr_stage 7; then
             --asr_model_file "${model}" --config "${inference_config}" --output_dir "${tmp}/logdir/output.JOB" ${inference_args}
         for i in $(seq "${n}"); do cat "${tmp}/logdir/output.${i}/1best_recog/text"; done | sort >"${tmp}/text"
         swap_in "${out}"
-        python -m espnet_qieemo.bin.asr_wer --ref "${dumpdir}/${test_set}/text" --hyp "${out}/text" --out "${out}/result.txt"
+        python -m pyscripts.asr_wer --ref "${dumpdir}/${test_set}/text" --hyp "${out}/text" --out "${out}/result.txt" \
+            || fail "stage 7: WER scoring of ${test_set} failed (the reason is above)"
     done
 fi
 
@@ -325,8 +333,9 @@ if run_stage 11; then
     if [ "${use_asr_init}" = true ] && [ -f "${asr_exp}/config.yaml" ]; then
         score_opts+=(--config "${asr_exp}/config.yaml")
     fi
-    python -m espnet_qieemo.bin.emo_score "${score_opts[@]}" --out_dir "${emo_exp}/scores" \
-        --title "${emo_corpus}: ${emo_tag} (${inference_emo_model}, validation split seed ${seed})"
+    python -m pyscripts.emo_score "${score_opts[@]}" --out_dir "${emo_exp}/scores" \
+        --title "${emo_corpus}: ${emo_tag} (${inference_emo_model}, validation split seed ${seed})" \
+        || fail "stage 11: scoring failed (the reason is above)"
     sed 's#](confusion.png)#](scores/confusion.png)#' "${emo_exp}/scores/RESULTS.md" >"${emo_exp}/.RESULTS.md.tmp"
     mv "${emo_exp}/.RESULTS.md.tmp" "${emo_exp}/RESULTS.md"
 fi

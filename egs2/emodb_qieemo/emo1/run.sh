@@ -150,7 +150,7 @@ if run_stage 2 && [ "${select_cma}" = true ]; then
     done
     TRAIN_ONLY=1 run_queue "${jobs_[@]}"  # only the chosen form and literal are tested, in stage 3
     mapfile -t sel < <(candidate_opts)
-    python -m espnet_qieemo.bin.demo_results --print_choice --fold_dir "dump/raw/fold{fold}" --folds ${folds} \
+    python -m local.demo_results --print_choice --fold_dir "dump/raw/fold{fold}" --folds ${folds} \
         --seeds "${first_seed}" "${sel[@]}" | tail -n 1 >"${expdir}/cma_form.tmp"
     mv "${expdir}/cma_form.tmp" "${expdir}/cma_form"
     log "CMA form chosen on validation UA: $(cat "${expdir}/cma_form")"
@@ -192,10 +192,10 @@ if run_stage 4; then
         svm_opts+=(--fold "dump/raw/fold${k}" "${expdir}/egemaps_svm/fold${k}/test")
         probe_opts+=(--fold "dump/raw/fold${k}")
     done
-    python -m espnet_qieemo.bin.egemaps_svm --labels data/emodb/labels --seed 0 "${svm_opts[@]}"
+    python -m local.egemaps_svm --labels data/emodb/labels --seed 0 "${svm_opts[@]}"
     read -r bb1_config bb1_model < <(python -c "import sys; from espnet2.main_funcs.pack_funcs import unpack
 f = unpack(sys.argv[1], sys.argv[2]); print(f['asr_train_config'], f['asr_model_file'])" "${bb1}" "${expdir}/backbone1" | tail -n 1)
-    python -m espnet_qieemo.bin.layer_probe --asr_config "${bb1_config}" --asr_model_file "${bb1_model}" \
+    python -m local.layer_probe --asr_config "${bb1_config}" --asr_model_file "${bb1_model}" \
         --labels data/emodb/labels --seed 0 "${probe_opts[@]}" --out_dir "${expdir}/layer_probe" \
         --title "EmoDB: probe per block of the speechocean762 efficient conformer"
 fi
@@ -214,7 +214,7 @@ if run_stage 5; then
     [ "${all_classes}" = true ] || readme=(--readme "${MAIN_ROOT}/README.md")
     if [ "${train_asr}" = true ]; then origin="trained in this run on speechocean762"; else origin="the shipped speechocean762 ASR models (pretrained/README.md)"; fi
     setup="Backbones: ${origin}. Training seeds: ${seeds// /, } (each system once per seed on the same folds; validation split, SVM and probe seed 0)."
-    python -m espnet_qieemo.bin.demo_results --fold_dir "dump/raw/fold{fold}" --folds ${folds} --seeds ${seeds} \
+    python -m local.demo_results --fold_dir "dump/raw/fold{fold}" --folds ${folds} --seeds ${seeds} \
         "${result_opts[@]}" "${sel[@]}" --setup "${setup}" --notes CHOICES.md \
         --probe "${expdir}/layer_probe/probe.json" --images_dir "${images}" --out "${results}" "${readme[@]}"
 fi

@@ -28,7 +28,7 @@ case "${asr_corpus}" in
             local/download.sh "${SPEECHOCEAN762_URL}" downloads/speechocean762 speechocean762
             SPEECHOCEAN762=downloads/speechocean762/speechocean762
         fi
-        python -m espnet_qieemo.prep.speechocean762 --root "${SPEECHOCEAN762}" \
+        python -m pyscripts.speechocean762 --root "${SPEECHOCEAN762}" \
             --valid_every "${valid_every}" "${sets[@]}"
         ;;
     digits_an4)
@@ -40,7 +40,7 @@ case "${asr_corpus}" in
             local/download.sh "${AN4_URL}" downloads/mini_an4 downloads/an4
             AN4=downloads/mini_an4/downloads/an4
         fi
-        python -m espnet_qieemo.prep.digits_an4 --fsdd "${FSDD}" --an4 "${AN4}" "${sets[@]}"
+        python -m local.digits_an4 --fsdd "${FSDD}" --an4 "${AN4}" "${sets[@]}"
         ;;
     *)
         echo "$0: --asr_corpus '${asr_corpus}': expected speechocean762 or digits_an4" >&2

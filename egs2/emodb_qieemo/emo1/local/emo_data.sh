@@ -17,5 +17,5 @@ if [ ! -d "${EMODB}" ]; then
 fi
 opts=()
 [ "${all_classes}" = true ] && opts+=(--all_classes)
-python -m espnet_qieemo.prep.emodb --emodb "${EMODB}" --out "${out}" --valid_ratio "${valid_ratio}" \
+python -m local.emodb --emodb "${EMODB}" --out "${out}" --valid_ratio "${valid_ratio}" \
     --seed "${seed}" "${opts[@]}"

@@ -18,8 +18,8 @@ exp="${expdir}/emo_default_all_speakers"
 python - "${seed}" "${data}" <<'PY'
 import sys
 from pathlib import Path
-from espnet_qieemo.prep.folds import split_valid
-from espnet_qieemo.prep.kaldi_dir import read_table, subset_data_dir
+from pyscripts.folds import split_valid
+from pyscripts.kaldi_dir import read_table, subset_data_dir
 
 seed, out = int(sys.argv[1]), Path(sys.argv[2])
 corpus = Path("dump/raw/emodb")

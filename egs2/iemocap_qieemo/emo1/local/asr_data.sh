@@ -29,14 +29,14 @@ case "${asr_corpus}" in
         fi
         sets=(--set "${train_set}" "${train_subsets//,/ }" --set "${valid_set}" "${valid_subsets//,/ }")
         for i in "${!names[@]}"; do sets+=(--set "${names[$i]}" "${subsets[$i]}"); done
-        python -m espnet_qieemo.prep.librispeech --root "${LIBRISPEECH}" --out "${out}" "${sets[@]}"
+        python -m local.librispeech --root "${LIBRISPEECH}" --out "${out}" "${sets[@]}"
         ;;
     speechocean762)
         if [ "${#names[@]}" -ne 1 ]; then
             echo "$0: --test_sets '${test_sets}': speechocean762 gives exactly one ASR test set" >&2
             exit 1
         fi
-        python -m espnet_qieemo.prep.speechocean762 --root "${SPEECHOCEAN762}" --out "${out}" \
+        python -m pyscripts.speechocean762 --root "${SPEECHOCEAN762}" --out "${out}" \
             --train_set "${train_set}" --valid_set "${valid_set}" --test_set "${names[0]}" --valid_every "${valid_every}"
         ;;
     *)

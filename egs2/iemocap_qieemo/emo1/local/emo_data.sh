@@ -8,4 +8,4 @@ valid_ratio=0.1   # share of the training sessions' utterances used for validati
 . ./db.sh
 . utils/parse_options.sh
 
-python -m espnet_qieemo.prep.iemocap --iemocap "${IEMOCAP}" --out "${out}" --valid_ratio "${valid_ratio}" --seed "${seed}"
+python -m local.iemocap --iemocap "${IEMOCAP}" --out "${out}" --valid_ratio "${valid_ratio}" --seed "${seed}"

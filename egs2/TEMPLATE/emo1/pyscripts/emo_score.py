@@ -11,7 +11,7 @@ from those inputs.
 WA = overall accuracy; UA = mean of per-class recalls; WF1 = support-weighted mean of the
 per-class F1. Std over folds is the population std (ddof=0).
 
-Usage: ``python -m espnet_qieemo.bin.emo_score --fold fold1 dump/raw/fold1 exp/emo/fold1/inference
+Usage (from a recipe dir): ``python -m pyscripts.emo_score --fold fold1 dump/raw/fold1 exp/emo/fold1/inference
 --fold fold2 ... --config conf/train_emo.yaml --out_dir exp/emo/scores``
 """
 import argparse
@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import shlex
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,8 @@ import numpy as np
 import yaml
 
 from espnet_qieemo.emo.metrics import METRICS, metrics_from_confusion
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, replace_dirs, write_lines
+
+from pyscripts.kaldi_dir import DataDirError, read_labels, read_table, staged_dir, write_lines
 
 NONE = "<none>"
 
@@ -49,9 +49,7 @@ class FoldResult:
 
 def score_fold(name: str, data_dir: Path, hyp_dir: Path) -> FoldResult:
     labels_file = hyp_dir / "labels"
-    if not labels_file.is_file():
-        raise DataDirError(f"{labels_file}: not found; expected the class order, one label per line")
-    labels = [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
+    labels = read_labels(labels_file)
     ref = read_table(data_dir / "test" / "emotion")
     if not ref:
         raise DataDirError(f"{data_dir}/test/emotion: no test utterances")
@@ -199,17 +197,11 @@ def score(fold_args: Sequence[Sequence[str]], configs: Sequence[Path], out_dir: 
         "summary": summary,
     }
     total = sum(f.confusion for f in folds)
-    staging = out_dir.with_name(f".{out_dir.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:  # all four files or none: a failed run keeps the previous scores
+    with staged_dir(out_dir) as staging:  # all four files or none: a failed run keeps the previous scores
         write_lines(staging / "metrics.json", [json.dumps(result, indent=2)])
         write_lines(staging / "confusion.txt", confusion_text(folds[0].labels, total))
         plot_confusion(folds[0].labels, total, staging / "confusion.png")
         write_lines(staging / "RESULTS.md", results_md(folds, summary, configs, title, command))
-        replace_dirs([(staging, out_dir)])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return result
 
 
@@ -222,7 +214,7 @@ def main(argv: Sequence[str] = None) -> None:
     parser.add_argument("--title", default="Emotion recognition results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    command = "python -m espnet_qieemo.bin.emo_score " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m pyscripts.emo_score " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         result = score(args.fold, args.config, args.out_dir, args.title, command)
     except DataDirError as err:

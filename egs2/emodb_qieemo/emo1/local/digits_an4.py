@@ -1,4 +1,4 @@
-"""FSDD and mini AN4 to Kaldi data dirs for CPU-sized ASR pretraining (EmoDB demo, stage 2).
+"""FSDD and mini AN4 to Kaldi data dirs for CPU-sized ASR pretraining (EmoDB demo).
 
 Both are public, real English speech small enough to pretrain a tiny encoder on a laptop:
 FSDD (``<digit>_<speaker>_<n>.wav``, spoken digits) and ESPnet's mini AN4 fixture (sphere
@@ -6,7 +6,7 @@ files, ``an4/etc/an4_{train,test}.transcription``). FSDD's official test split (
 0-4 of every speaker) is held out: 0-1 validate, 2-4 plus the AN4 test list test; everything
 else trains.
 
-Usage: ``python -m espnet_qieemo.prep.digits_an4 --fsdd <fsdd>/recordings --an4 <mini_an4>/an4 --out data
+Usage (from the recipe dir): ``python -m local.digits_an4 --fsdd <fsdd>/recordings --an4 <mini_an4>/an4 --out data
 [--train_set asr_train --valid_set asr_valid --test_set asr_test]``
 """
 import argparse
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Dict, Sequence
 
-from espnet_qieemo.prep.kaldi_dir import DataDirError, write_sets
+from pyscripts.kaldi_dir import DataDirError, write_sets
 
 DIGITS = ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")
 FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)$")
@@ -84,6 +84,7 @@ def prepare(fsdd: Path, an4: Path, out: Path, names: Sequence[str] = ("asr_train
     read_an4(an4, "test", test)
     write_sets(out, list(zip(names, (train, valid, test))))
 
+
 def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fsdd", type=Path, required=True, help="FSDD recordings folder")
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] = None) -> None:
     try:
         prepare(args.fsdd, args.an4, args.out, (args.train_set, args.valid_set, args.test_set))
     except DataDirError as err:
-        sys.exit(f"ERROR: stage 2 (ASR corpus prep): {err}")
+        sys.exit(f"ERROR: FSDD + AN4 prep: {err}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-from espnet_qieemo.bin import asr_wer
-from espnet_qieemo.prep.kaldi_dir import write_table
+from pyscripts import asr_wer
+from pyscripts.kaldi_dir import write_table
 
 
 def test_wer_and_cer_with_missing_hypothesis(tmp_path):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from espnet_qieemo.prep import format_audio
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, write_data_dir
+from pyscripts import format_audio
+from pyscripts.kaldi_dir import DataDirError, read_table, write_data_dir
 
 
 def sine(seconds: float, fs: int) -> np.ndarray:
@@ -13,7 +13,7 @@ def sine(seconds: float, fs: int) -> np.ndarray:
 
 @pytest.fixture
 def src(tmp_path):
-    """One file of each kind stage 3 meets: 16 kHz mono, 44.1 kHz stereo, 8 kHz flac, too short, broken."""
+    """One file of each kind audio formatting meets: 16 kHz mono, 44.1 kHz stereo, 8 kHz flac, too short, broken."""
     audio = tmp_path / "audio"
     audio.mkdir()
     soundfile.write(audio / "ok16k.wav", sine(1.0, 16000), 16000)

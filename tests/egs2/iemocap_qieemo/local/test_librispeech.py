@@ -1,8 +1,8 @@
 import pytest
 import soundfile
 
-from espnet_qieemo.prep import librispeech
-from espnet_qieemo.prep.kaldi_dir import read_table
+from iemocap_local import librispeech
+from pyscripts.kaldi_dir import read_table
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@ import shutil
 
 import pytest
 
-from espnet_qieemo.prep import iemocap
-from espnet_qieemo.prep.folds import FoldError
-from espnet_qieemo.prep.kaldi_dir import read_table
+from iemocap_local import iemocap
+from pyscripts.folds import FoldError
+from pyscripts.kaldi_dir import read_table
 
 
 def snapshot(root):
@@ -58,6 +58,6 @@ def test_labelled_utterance_without_audio_is_an_error(tiny_iemocap, tmp_path):
         iemocap.prepare(root, tmp_path / "data", 0.2, 0)
 
 
-def test_main_reports_errors_with_the_stage(tmp_path):
-    with pytest.raises(SystemExit, match=r"^ERROR: stage 1 \(IEMOCAP prep\): IEMOCAP=.*nowhere: no such directory"):
+def test_main_reports_errors_naming_the_corpus_path(tmp_path):
+    with pytest.raises(SystemExit, match=r"^ERROR: IEMOCAP prep: IEMOCAP=.*nowhere: no such directory"):
         iemocap.main(["--iemocap", str(tmp_path / "nowhere"), "--out", str(tmp_path / "data")])

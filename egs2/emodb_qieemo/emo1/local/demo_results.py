@@ -13,7 +13,7 @@ into ``--images_dir``, and optionally the same table into README.md between the 
 ``train.log``, never from a test fold) with the row of the highest mean marked: how the
 demo's choices are made and shown.
 
-Usage: ``python -m espnet_qieemo.bin.demo_results --fold_dir 'dump/raw/fold{fold}' --folds 1 2 3 4 5
+Usage (from the recipe dir): ``python -m local.demo_results --fold_dir 'dump/raw/fold{fold}' --folds 1 2 3 4 5
 --seeds 0 1 2 --system "Qieemo (full)" 'exp/seed{seed}/emo_x/fold{fold}/inference_valid.ua.ave/test' --system ...
 [--selection "residual" 'exp/seed{seed}/emo_y/fold{fold}'] [--setup "text"]
 [--probe exp/layer_probe/probe.json] --images_dir images --out RESULTS.md [--readme ../../../README.md] [--check]``
@@ -29,9 +29,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from espnet_qieemo.bin.emo_score import METRICS, FoldResult, plot_confusion, score_fold, summarize
-from espnet_qieemo.bin.layer_probe import summary as probe_summary
-from espnet_qieemo.prep.kaldi_dir import DataDirError, write_lines
+from espnet_qieemo.emo.metrics import METRICS
+
+from pyscripts.emo_score import FoldResult, plot_confusion, score_fold, summarize
+from pyscripts.kaldi_dir import DataDirError, write_lines
 
 BEGIN = "<!-- emodb-demo-results:begin -->"
 END = "<!-- emodb-demo-results:end -->"
@@ -139,6 +140,8 @@ def system_table(systems: Sequence[Tuple[str, List[FoldResult]]], n_seeds: int) 
 
 
 def probe_table(probe: Dict) -> List[str]:
+    from .layer_probe import summary as probe_summary  # imports torch: only when a probe is shown
+
     lines = ["| block | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     for row in probe_summary(probe):
         lines.append(f"| {row['block']} | " + " | ".join(f"{row[m][0]:.1f} +- {row[m][1]:.1f}" for m in METRICS) + " |")

@@ -1,11 +1,11 @@
-"""EmoDB to a Kaldi data dir and five speaker-pair folds (EmoDB demo, recipe stage 1).
+"""EmoDB to a Kaldi data dir, its class list and five speaker-pair folds (EmoDB demo).
 
 File ``03a01Fa.wav`` = speaker 03, text a01, emotion F, version a. By default the four classes
 that mirror IEMOCAP's protocol are kept (N neu, F hap, W ang, T sad); ``--all_classes`` keeps
 all seven (adds L bor, E dis, A fea). Fold ``k`` tests one male and one female speaker, as an
 IEMOCAP session does; validation comes from the eight training speakers only.
 
-Usage: ``python -m espnet_qieemo.prep.emodb --emodb <emodb>/wav --out data [--all_classes]``
+Usage (from the recipe dir): ``python -m local.emodb --emodb <emodb>/wav --out data [--all_classes]``
 """
 import argparse
 import logging
@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from espnet_qieemo.prep.folds import write_corpus_and_folds
-from espnet_qieemo.prep.kaldi_dir import DataDirError, write_lines
+from pyscripts.folds import write_corpus_and_folds
+from pyscripts.kaldi_dir import DataDirError
 
 MALES = ("03", "10", "11", "12", "15")
 FEMALES = ("08", "09", "13", "14", "16")
@@ -82,9 +82,7 @@ def prepare(wav_dir: Path, out: Path, all_classes: bool, valid_ratio: float, see
     tables, utt2group = collect(wav_dir, all_classes)
     labels = label_list(all_classes)
     report(tables["emotion"], utt2group, labels)
-    folds = write_corpus_and_folds(out, "emodb", tables, utt2group, GROUPS, valid_ratio, seed)
-    write_lines(out / "emodb" / "labels", labels)
-    return folds
+    return write_corpus_and_folds(out, "emodb", tables, utt2group, GROUPS, valid_ratio, seed, labels)
 
 
 def main(argv: Sequence[str] = None) -> None:
@@ -99,7 +97,7 @@ def main(argv: Sequence[str] = None) -> None:
     try:
         prepare(args.emodb, args.out, args.all_classes, args.valid_ratio, args.seed)
     except DataDirError as err:
-        sys.exit(f"ERROR: stage 1 (EmoDB prep): {err}")
+        sys.exit(f"ERROR: EmoDB prep: {err}")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,20 @@
-"""A LibriSpeech-layout tree to Kaldi data dirs for ASR pretraining (recipe stage 2).
+"""A LibriSpeech-layout tree to Kaldi data dirs for ASR pretraining.
 
 Layout: ``<root>/<subset>/<spk>/<chapter>/<spk>-<chapter>.trans.txt`` with lines
 ``<utt_id> <TEXT>``, audio ``<utt_id>.flac`` (or ``.wav``) beside it. Several subsets can be
 merged into one set (``--set asr_train "train-clean-100 train-clean-360"``). All sets are
 written, then swapped in together, so a failure keeps the previous sets intact.
 
-Usage: ``python -m espnet_qieemo.prep.librispeech --root <LibriSpeech> --out data
+Usage (from the recipe dir): ``python -m local.librispeech --root <LibriSpeech> --out data
 --set asr_train "train-clean-100" --set asr_valid dev-clean --set asr_test test-clean``
 """
 import argparse
 import logging
-import shutil
 import sys
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from espnet_qieemo.prep.kaldi_dir import DataDirError, replace_dirs, write_data_dir
+from pyscripts.kaldi_dir import DataDirError, write_sets
 
 AUDIO_EXTS = (".flac", ".wav")
 
@@ -71,16 +70,10 @@ def prepare(root: Path, out: Path, sets: List[Tuple[str, str]]) -> None:
             f"LIBRISPEECH={root}: no such directory; set LIBRISPEECH in db.sh (or the LIBRISPEECH "
             f"environment variable) to the folder holding the subsets ({', '.join(s for _, s in sets)})"
         )
-    staging = out / ".asr_sets.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for name, subsets in sets:
-            tables = merge([read_subset(root, s) for s in subsets.split()])
-            write_data_dir(staging / name, tables)
-            logging.info("%s: %d utterances from %s", name, len(tables["text"]), subsets)
-        replace_dirs([(staging / name, out / name) for name, _ in sets])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    tables = [(name, merge([read_subset(root, s) for s in subsets.split()])) for name, subsets in sets]
+    for name, subsets in sets:
+        logging.info("%s: from %s", name, subsets)
+    write_sets(out, tables)
 
 
 def main(argv: Sequence[str] = None) -> None:
@@ -94,7 +87,7 @@ def main(argv: Sequence[str] = None) -> None:
     try:
         prepare(args.root, args.out, [tuple(s) for s in args.set])
     except DataDirError as err:
-        sys.exit(f"ERROR: stage 2 (ASR corpus prep): {err}")
+        sys.exit(f"ERROR: LibriSpeech prep: {err}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""Word and character error rates of ASR decoding output (recipe stage 7).
+"""Word and character error rates of ASR decoding output.
 
 Pip-installed ESPnet has no sclite wrapper, so the recipe scores here: Levenshtein
 distance per utterance over words and over characters (spaces excluded), summed over the
 set. An utterance missing from the hypothesis counts as all deletions.
 
-Usage: ``python -m espnet_qieemo.bin.asr_wer --ref dump/raw/asr_test/text
+Usage (from a recipe dir): ``python -m pyscripts.asr_wer --ref dump/raw/asr_test/text
 --hyp <decode dir>/text --out <decode dir>/result.txt``
 """
 import argparse
@@ -14,7 +14,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import editdistance
 
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, write_lines
+from pyscripts.kaldi_dir import DataDirError, read_table, write_lines
 
 
 def error_counts(ref: Dict[str, str], hyp: Dict[str, str], unit: str) -> Tuple[int, int]:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from espnet_qieemo.prep import speechocean762
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table
+from pyscripts import speechocean762
+from pyscripts.kaldi_dir import DataDirError, read_table
 
 
 @pytest.fixture(scope="module")

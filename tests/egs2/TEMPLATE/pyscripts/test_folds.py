@@ -1,7 +1,7 @@
 import pytest
 
-from espnet_qieemo.prep import folds
-from espnet_qieemo.prep.kaldi_dir import read_table, subset_data_dir, write_data_dir, write_table
+from pyscripts import folds
+from pyscripts.kaldi_dir import read_table, subset_data_dir, write_data_dir, write_table
 
 SPEAKERS = ("a1", "a2", "b1", "b2", "c1", "c2")  # group = first letter
 

@@ -7,7 +7,7 @@ output is mean-pooled over its valid frames, and per block and fold a small head
 chosen by UA on the fold's validation part (training speakers only), and scored on test.
 Writes ``probe.json`` (every block x fold x metric), ``probe.tsv`` and ``probe.png``.
 
-Usage: ``python -m espnet_qieemo.bin.layer_probe --asr_config exp/asr/config.yaml
+Usage (from the recipe dir): ``python -m local.layer_probe --asr_config exp/asr/config.yaml
 --asr_model_file exp/asr/valid.acc.best.pth --labels data/emodb/labels
 --fold dump/raw/fold1 ... --out_dir exp/layer_probe``
 """
@@ -23,10 +23,10 @@ import torch
 
 from espnet_qieemo._offline import no_nltk_downloads
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutputCollector
-from espnet_qieemo.bin.egemaps_svm import read_labels
-from espnet_qieemo.emo.metrics import METRICS, metrics_from_confusion
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, write_lines
+from espnet_qieemo.emo.metrics import METRICS, confusion_matrix, metrics_from_confusion
 from espnet_qieemo.utils import audio
+
+from pyscripts.kaldi_dir import DataDirError, read_labels, read_table, write_lines
 
 HIDDEN = 256
 PARTS = ("train", "valid", "test")
@@ -79,9 +79,7 @@ def part_data(fold: Path, part: str, labels: Sequence[str], cache: Dict[str, np.
 
 
 def scores(y: np.ndarray, pred: np.ndarray, n_cls: int) -> Dict[str, float]:
-    cm = np.zeros((n_cls, n_cls), dtype=np.int64)
-    np.add.at(cm, (y, pred), 1)
-    return metrics_from_confusion(cm)
+    return metrics_from_confusion(confusion_matrix(y, pred, n_cls))
 
 
 def train_head(data: Dict[str, Tuple[np.ndarray, np.ndarray]], n_cls: int, epochs: int, seed: int

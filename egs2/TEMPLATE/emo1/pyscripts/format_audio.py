@@ -1,4 +1,4 @@
-"""Audio formatting (recipe stage 3): every utterance as 16 kHz mono, with its length.
+"""Audio formatting: every utterance as 16 kHz mono, with its length.
 
 Files already at the target rate and mono (wav/flac) are referenced where they are; others
 are down-mixed, resampled and written as 16-bit PCM under ``<dst>/data``. Unreadable,
@@ -6,12 +6,11 @@ silent or too-short utterances are excluded from every table of the dir, listed 
 ``<dst>/excluded`` (``utt reason``) and counted in the log. ``<dst>`` is built in a staging
 dir and swapped in only when complete.
 
-Usage: ``python -m espnet_qieemo.prep.format_audio --set data/asr_train dump/raw/asr_train
-[--set SRC DST ...]`` (one process for all sets: importing the package loads ESPnet, which is slow)
+Usage (from a recipe dir): ``python -m pyscripts.format_audio --set data/asr_train dump/raw/asr_train
+[--set SRC DST ...]`` (one process for all sets: importing torch for resampling is slow)
 """
 import argparse
 import logging
-import shutil
 import sys
 from collections import Counter
 from functools import partial
@@ -21,8 +20,9 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import soundfile
 
-from espnet_qieemo.prep.kaldi_dir import DATA_FILES, DataDirError, read_table, replace_dirs, write_data_dir
 from espnet_qieemo.utils import audio
+
+from pyscripts.kaldi_dir import DATA_FILES, DataDirError, read_table, staged_dir, write_data_dir
 
 KEEP_SUFFIXES = (".wav", ".flac")
 
@@ -50,10 +50,8 @@ def format_dir(src: Path, dst: Path, fs: int = 16000, min_duration: float = 0.2,
     if not wavs:
         raise DataDirError(f"{src}/wav.scp: empty; expected '<utt_id> <audio path>' lines")
     dst = dst.resolve()
-    staging = dst.with_name(f".{dst.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "data").mkdir(parents=True)
-    try:
+    with staged_dir(dst) as staging:
+        (staging / "data").mkdir()
         work = partial(format_one, dst_data=staging / "data", final_data=dst / "data", fs=fs,
                        min_samples=int(min_duration * fs))
         # Threads, not processes: decoding and resampling release the GIL, and forking a
@@ -73,9 +71,6 @@ def format_dir(src: Path, dst: Path, fs: int = 16000, min_duration: float = 0.2,
         tables["utt2num_samples"] = {utt: str(n) for utt, (_, n) in kept.items()}
         tables["excluded"] = excluded
         write_data_dir(staging, tables)
-        replace_dirs([(staging, dst)])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     kinds = Counter(reason.split(":")[0] for reason in excluded.values())
     logging.info("%s -> %s: kept %d, excluded %d %s", src, dst, len(kept), len(excluded), dict(kinds))
     if excluded:
@@ -97,7 +92,7 @@ def main(argv: Sequence[str] = None) -> None:
         for src, dst in args.set:
             format_dir(src, dst, args.fs, args.min_duration, args.nj)
     except DataDirError as err:
-        sys.exit(f"ERROR: stage 3 (audio formatting): {err}")
+        sys.exit(f"ERROR: audio formatting: {err}")
 
 
 if __name__ == "__main__":

@@ -4,23 +4,23 @@ Fold ``k`` tests group ``k``; its validation set is drawn from the *training* gr
 so no checkpoint is ever selected on test speakers. :func:`check_fold` re-verifies that on
 disk, because a leaked speaker silently inflates every reported number.
 
-Usage: ``python -m espnet_qieemo.prep.folds check data/fold1 data/fold2 ...``
-       ``python -m espnet_qieemo.prep.folds derive --corpus dump/raw/iemocap
-       --fold data/fold1 dump/raw/fold1 [--fold SRC DST ...]`` (folds as formatted in stage 3)
+Usage (from a recipe dir): ``python -m pyscripts.folds check data/fold1 data/fold2 ...``
+       ``python -m pyscripts.folds derive --corpus dump/raw/iemocap
+       --fold data/fold1 dump/raw/fold1 [--fold SRC DST ...]`` (the folds of a formatted corpus)
 """
 import argparse
 import random
-import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from espnet_qieemo.prep.kaldi_dir import (
+from pyscripts.kaldi_dir import (
     DataDirError,
     PathLike,
     read_table,
-    replace_dirs,
+    staged_dir,
+    staged_dirs,
     subset_data_dir,
     write_data_dir,
     write_lines,
@@ -97,18 +97,13 @@ def write_corpus_and_folds(
     A failure anywhere leaves the previous ``out/<name>`` and folds exactly as they were.
     """
     out = Path(out)
-    staging = out / f".{name}.staging"
-    if staging.exists():
-        shutil.rmtree(staging)
-    try:
+    fold_names = [f"fold{k}" for k in range(1, len(groups) + 1)]
+    with staged_dirs(out, [name] + fold_names) as staging:
         write_data_dir(staging / name, tables)
         if labels is not None:
             write_lines(staging / name / "labels", labels)
-        folds = build_folds(staging / name, utt2group, groups, staging, valid_ratio, seed)
-        replace_dirs([(staging / name, out / name)] + [(f, out / f.name) for f in folds])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return [out / f.name for f in folds]
+        build_folds(staging / name, utt2group, groups, staging, valid_ratio, seed)
+    return [out / f for f in fold_names]
 
 
 def check_fold(fold: PathLike) -> Dict[str, int]:
@@ -143,16 +138,11 @@ def derive_fold(corpus: PathLike, src: PathLike, dst: PathLike) -> Dict[str, int
     formatting excluded drop out), check it, and swap it in at ``dst``."""
     corpus, src, dst = Path(corpus), Path(src), Path(dst)
     available = set(read_table(corpus / "wav.scp"))
-    staging = dst.with_name(f".{dst.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with staged_dir(dst) as staging:
         for part in PARTS:
             keys = [k for k in read_table(src / part / "emotion") if k in available]
             subset_data_dir(corpus, staging / part, keys)
         counts = check_fold(staging)
-        replace_dirs([(staging, dst)])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return counts
 
 

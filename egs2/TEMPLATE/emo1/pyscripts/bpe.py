@@ -1,23 +1,22 @@
-"""Sentencepiece BPE model and ESPnet token list from an ASR text file (recipe stage 4).
+"""Sentencepiece BPE model and ESPnet token list from an ASR text file.
 
 The token list follows ESPnet's convention: ``<blank>`` first, ``<unk>`` second, the
 pieces, ``<sos/eos>`` last. Small corpora cannot always fill the requested vocabulary, so
 the size is a ceiling (sentencepiece's ``hard_vocab_limit=false``), and the size reached
 is logged.
 
-Usage: ``python -m espnet_qieemo.prep.bpe --text dump/raw/asr_train/text --vocab_size 5000
+Usage (from a recipe dir): ``python -m pyscripts.bpe --text dump/raw/asr_train/text --vocab_size 5000
 --out data/token_list/bpe_unigram5000``
 """
 import argparse
 import logging
-import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import sentencepiece as spm
 
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, replace_dirs, write_lines
+from pyscripts.kaldi_dir import DataDirError, read_table, staged_dir, write_lines
 
 SPECIAL = ("<unk>", "<s>", "</s>")
 
@@ -28,10 +27,7 @@ def train_bpe(text: Path, out: Path, vocab_size: int, model_type: str = "unigram
     if not sentences:
         raise DataDirError(f"{text}: no transcripts to train the token model on")
     out = out.resolve()
-    staging = out.with_name(f".{out.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staged_dir(out) as staging:
         write_lines(staging / "train.txt", sentences)
         spm.SentencePieceTrainer.train(
             input=str(staging / "train.txt"), model_prefix=str(staging / "bpe"), vocab_size=vocab_size,
@@ -43,9 +39,6 @@ def train_bpe(text: Path, out: Path, vocab_size: int, model_type: str = "unigram
         tokens = ["<blank>", "<unk>"] + pieces + ["<sos/eos>"]
         write_lines(staging / "tokens.txt", tokens)
         (staging / "train.txt").unlink()
-        replace_dirs([(staging, out)])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     logging.info("%s: %d tokens (requested vocabulary %d)", out / "tokens.txt", len(tokens), vocab_size)
     return len(tokens)
 
@@ -61,7 +54,7 @@ def main(argv: Sequence[str] = None) -> None:
     try:
         train_bpe(args.text, args.out, args.vocab_size, args.model_type)
     except DataDirError as err:
-        sys.exit(f"ERROR: stage 4 (token list): {err}")
+        sys.exit(f"ERROR: token list: {err}")
 
 
 if __name__ == "__main__":

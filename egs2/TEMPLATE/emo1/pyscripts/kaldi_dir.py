@@ -6,9 +6,12 @@ never leaves a half-written file or directory behind in place of a good one.
 import logging
 import os
 import shutil
-import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Sequence, Tuple, Union
+
+from espnet_qieemo.emo.preprocessor import read_label_list
+from espnet_qieemo.utils.fileio import atomic_write
 
 PathLike = Union[str, Path]
 DATA_FILES = ("wav.scp", "emotion", "utt2spk", "text", "utt2num_samples")
@@ -44,17 +47,20 @@ def write_table(path: PathLike, table: Mapping[str, str]) -> None:
 
 def write_lines(path: PathLike, lines: Iterable[str]) -> None:
     """Write text lines to ``path`` through a temporary file and a rename."""
+    with atomic_write(path) as f:
+        for line in lines:
+            f.write(line + "\n")
+
+
+def read_labels(path: PathLike) -> List[str]:
+    """The class order of a ``labels`` file (one label per line), read as training reads it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if not path.is_file():
+        raise DataDirError(f"{path}: not found; expected the class order, one label per line")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(line + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return read_label_list(path)
+    except ValueError as err:
+        raise DataDirError(str(err)) from None
 
 
 def write_data_dir(out: PathLike, tables: Mapping[str, Mapping[str, str]]) -> None:
@@ -96,19 +102,43 @@ def replace_dirs(pairs: Sequence[Tuple[PathLike, PathLike]]) -> None:
             shutil.rmtree(old)
 
 
+@contextmanager
+def staged_dirs(out: PathLike, names: Sequence[str]) -> Iterator[Path]:
+    """Build the dirs ``out/<name>`` in a staging dir; swap them all in only on success.
+
+    Yields the staging dir, holding an empty ``<name>`` subdir per name to fill. When the
+    block returns, each ``out/<name>`` is replaced by its staged copy; when it raises, the
+    staging dir is removed and every previous ``out/<name>`` stays exactly as it was.
+    """
+    if not names:
+        raise ValueError("staged_dirs: no dir names given")
+    out = Path(out)
+    staging = out / f".{names[0]}.staging"
+    shutil.rmtree(staging, ignore_errors=True)  # left over by a killed run
+    try:
+        for name in names:
+            (staging / name).mkdir(parents=True)
+        yield staging
+        replace_dirs([(staging / name, out / name) for name in names])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def staged_dir(final: PathLike) -> Iterator[Path]:
+    """:func:`staged_dirs` for one dir: yields the (empty) dir to fill in place of ``final``."""
+    final = Path(final)
+    with staged_dirs(final.parent, [final.name]) as staging:
+        yield staging / final.name
+
+
 def write_sets(out: PathLike, sets: Sequence[Tuple[str, Mapping[str, Mapping[str, str]]]]) -> None:
     """Write several data dirs ``out/<name>`` together: all of them, or none on failure."""
-    out = Path(out)
-    staging = out / ".sets.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with staged_dirs(out, [name for name, _ in sets]) as staging:
         for name, tables in sets:
             write_data_dir(staging / name, tables)
             logging.info("%s: %d utterances, %d speakers", name, len(tables["text"]),
                          len(set(tables["utt2spk"].values())))
-        replace_dirs([(staging / name, out / name) for name, _ in sets])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def keys_of(path: PathLike) -> List[str]:

@@ -1,11 +1,11 @@
-"""IEMOCAP to a Kaldi data dir, its class list and five session folds (recipe stage 1).
+"""IEMOCAP to a Kaldi data dir, its class list and five session folds.
 
 Keeps the four-class protocol of the paper and its peers: neu, hap (hap + exc merged), ang,
 sad; every other label (fru, sur, fea, dis, oth, xxx) is dropped. A speaker is session +
 gender (``Ses01F``), the letter before an utterance id's final digits. Fold ``k`` tests
 Session ``k``.
 
-Usage: ``python -m espnet_qieemo.prep.iemocap --iemocap <IEMOCAP_full_release> --out data``
+Usage (from the recipe dir): ``python -m local.iemocap --iemocap <IEMOCAP_full_release> --out data``
 """
 import argparse
 import logging
@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
 
-from espnet_qieemo.prep.folds import write_corpus_and_folds
-from espnet_qieemo.prep.kaldi_dir import DataDirError
+from pyscripts.folds import write_corpus_and_folds
+from pyscripts.kaldi_dir import DataDirError
 
 SESSIONS = tuple(f"Session{k}" for k in range(1, 6))
 LABEL_MAP = {"neu": "neu", "hap": "hap", "exc": "hap", "ang": "ang", "sad": "sad"}
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] = None) -> None:
     try:
         prepare(args.iemocap, args.out, args.valid_ratio, args.seed)
     except DataDirError as err:
-        sys.exit(f"ERROR: stage 1 (IEMOCAP prep): {err}")
+        sys.exit(f"ERROR: IEMOCAP prep: {err}")
 
 
 if __name__ == "__main__":

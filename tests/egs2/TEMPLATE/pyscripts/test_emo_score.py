@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from espnet_qieemo.bin import emo_score
-from espnet_qieemo.prep.kaldi_dir import DataDirError, write_lines, write_table
+from pyscripts import emo_score
+from pyscripts.kaldi_dir import DataDirError, write_lines, write_table
 
 LABELS = ["neu", "hap", "ang", "sad"]
 

@@ -1,4 +1,4 @@
-"""speechocean762 (OpenSLR 101, CC BY 4.0) to Kaldi data dirs for ASR pretraining (stage 2).
+"""speechocean762 (OpenSLR 101, CC BY 4.0) to Kaldi data dirs for ASR pretraining.
 
 Real read English by 250 speakers with transcripts: lexically rich enough for an encoder to
 learn phonetic content, small enough for a CPU. The corpus ships a speaker-disjoint
@@ -6,7 +6,7 @@ learn phonetic content, small enough for a CPU. The corpus ships a speaker-disjo
 validation (every ``valid_every``-th speaker by id) and test (the rest), so both WER and
 checkpoint selection are measured on speakers the model never trained on.
 
-Usage: ``python -m espnet_qieemo.prep.speechocean762 --root <speechocean762> --out data
+Usage (from a recipe dir): ``python -m pyscripts.speechocean762 --root <speechocean762> --out data
 [--train_set asr_train --valid_set asr_valid --test_set asr_test --valid_every 5]``
 """
 import argparse
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table, write_sets
+from pyscripts.kaldi_dir import DataDirError, read_table, write_sets
 
 Tables = Dict[str, Dict[str, str]]
 
@@ -66,6 +66,7 @@ def prepare(root: Path, out: Path, names: Sequence[str] = ("asr_train", "asr_val
     valid, test = split_speakers(read_part(root, "test"), valid_every)
     write_sets(out, list(zip(names, (train, valid, test))))
 
+
 def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True, help="speechocean762 folder (train/, test/, WAVE/)")
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] = None) -> None:
     try:
         prepare(args.root, args.out, (args.train_set, args.valid_set, args.test_set), args.valid_every)
     except DataDirError as err:
-        sys.exit(f"ERROR: ASR corpus prep: {err}")
+        sys.exit(f"ERROR: speechocean762 prep: {err}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Writes the same files as ``emo_inference`` (``emotion``, ``score``, ``labels``, 
 per fold, so one scorer reads every system; ``score`` holds the softmax of the SVM margins
 (a ranking, not calibrated probabilities).
 
-Usage: ``python -m espnet_qieemo.bin.egemaps_svm --labels data/emodb/labels
+Usage (from the recipe dir): ``python -m local.egemaps_svm --labels data/emodb/labels
 --fold data/fold1 exp/egemaps_svm/fold1 --fold data/fold2 exp/egemaps_svm/fold2 ...``
 """
 import argparse
@@ -20,18 +20,12 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from espnet_qieemo.emo.metrics import confusion_matrix, metrics_from_confusion
-from espnet_qieemo.prep.kaldi_dir import DataDirError, read_table
 from espnet_qieemo.utils import audio
 from espnet_qieemo.utils.fileio import atomic_write
 
+from pyscripts.kaldi_dir import DataDirError, read_labels, read_table
+
 C_GRID = (0.001, 0.01, 0.1, 1.0)
-
-
-def read_labels(path: Path) -> List[str]:
-    labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if len(labels) < 2:
-        raise DataDirError(f"{path}: expected one class label per line (at least two), got {labels}")
-    return labels
 
 
 def egemaps_extractor():

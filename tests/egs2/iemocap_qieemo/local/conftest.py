@@ -1,4 +1,4 @@
-"""A minimal IEMOCAP-layout tree with synthetic audio, for the prep unit tests."""
+"""A minimal IEMOCAP-layout tree with synthetic audio, for the IEMOCAP prep unit tests."""
 from pathlib import Path
 from typing import Dict, Tuple
 
