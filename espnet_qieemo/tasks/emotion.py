@@ -18,7 +18,6 @@ import espnet_qieemo  # noqa: F401  (registers encoder: efficient_conformer)
 from espnet_qieemo._offline import no_nltk_downloads
 
 with no_nltk_downloads():
-    from espnet2.asr.ctc import CTC
     from espnet2.asr.encoder.abs_encoder import AbsEncoder
     from espnet2.asr.frontend.abs_frontend import AbsFrontend
     from espnet2.asr.specaug.abs_specaug import AbsSpecAug
@@ -31,7 +30,6 @@ with no_nltk_downloads():
     from espnet2.utils.nested_dict_action import NestedDictAction
     from espnet2.utils.types import int_or_none, str2bool, str_or_none
 
-from espnet_qieemo.asr.encoder.block_outputs import encoder_blocks
 from espnet_qieemo.emo.asr_init import (
     ASR_HEADS,
     BACKBONE,
@@ -39,15 +37,8 @@ from espnet_qieemo.emo.asr_init import (
     load_asr_weights,
     locate_asr_checkpoint,
 )
-from espnet_qieemo.emo.cma import CrossModalAttention
 from espnet_qieemo.emo.espnet_model import ESPnetEmotionModel
-from espnet_qieemo.emo.mmf import (
-    AbsFusion,
-    LastLayerFusion,
-    MultiBlockFusion,
-    WeightedSumFusion,
-)
-from espnet_qieemo.emo.pooling import EmotionClassifier
+from espnet_qieemo.emo.mmf import AbsFusion
 from espnet_qieemo.emo.preprocessor import (
     EmotionPreprocessor,
     balanced_class_weights,
@@ -55,6 +46,12 @@ from espnet_qieemo.emo.preprocessor import (
     read_label_list,
 )
 from espnet_qieemo.emo.trainer import EmotionTrainer
+from espnet_qieemo.tasks.emotion_builder import (
+    ATTENTION_CLASSES,
+    FUSION_CLASSES,
+    MODEL_CLASSES,
+    build_emotion_model,
+)
 
 # Frontend, normalize and encoder default to None: "take it from --asr_init".
 frontend_choices = ClassChoices(
@@ -71,17 +68,24 @@ encoder_choices = ClassChoices(
 )
 fusion_choices = ClassChoices(
     "fusion",
-    classes=dict(mmf=MultiBlockFusion, last_layer=LastLayerFusion, weighted_sum=WeightedSumFusion),
+    classes=FUSION_CLASSES,
     type_check=AbsFusion,
     default="mmf",
 )
 attention_choices = ClassChoices(
-    "attention", classes=dict(cma=CrossModalAttention), default="cma", optional=True
+    "attention", classes=ATTENTION_CLASSES, default="cma", optional=True
 )
 model_choices = ClassChoices(
-    "model", classes=dict(espnet=ESPnetEmotionModel), type_check=ESPnetEmotionModel, default="espnet"
+    "model", classes=MODEL_CLASSES, type_check=ESPnetEmotionModel, default="espnet"
 )
 BACKBONE_CHOICES = {"frontend": frontend_choices, "normalize": normalize_choices, "encoder": encoder_choices}
+CHOICES = {c.name: c for c in (frontend_choices, specaug_choices, normalize_choices, encoder_choices,
+                               fusion_choices, attention_choices, model_choices, asr_task.decoder_choices)}
+
+
+def registry_lookup(group: str, name: str) -> type:
+    """A class by its YAML name from the task's ``ClassChoices`` (the ASR task's for ``decoder``)."""
+    return CHOICES[group].get_class(name)
 
 
 def resolve_labels(args: argparse.Namespace) -> List[str]:
@@ -204,63 +208,13 @@ class EmotionTask(AbsTask):
         elif args.keep_asr_heads and args.asr_heads is None:
             raise ValueError("--keep_asr_heads true needs --asr_init (the heads come from the ASR model)")
 
-        frontend, input_size = cls._build_frontend(args)
-        specaug = cls._build_optional(specaug_choices, args.specaug, args.specaug_conf)
-        normalize = cls._build_optional(normalize_choices, args.normalize, args.normalize_conf)
-        if args.encoder is None:
-            raise ValueError("no encoder: set `encoder:` in the config or give --asr_init")
-        encoder = encoder_choices.get_class(args.encoder)(input_size=input_size, **args.encoder_conf)
-        fusion = fusion_choices.get_class(args.fusion)(
-            input_size=encoder.output_size(),
-            num_encoder_blocks=len(encoder_blocks(encoder)),
-            **args.fusion_conf,
-        )
-        attention = None
-        if args.attention is not None:
-            attention = attention_choices.get_class(args.attention)(
-                query_size=fusion.output_size(), ppg_size=encoder.output_size(), **args.attention_conf
-            )
-        classifier = EmotionClassifier(
-            input_size=(attention or fusion).output_size(), num_classes=len(labels), **args.classifier_conf
-        )
-        model = model_choices.get_class(args.model)(
-            labels=labels, frontend=frontend, specaug=specaug, normalize=normalize,
-            encoder=encoder, fusion=fusion, attention=attention, classifier=classifier,
-            **args.model_conf,
-        )
-        if args.asr_heads is not None:
-            model.attach_asr_heads(*cls._build_asr_heads(args.asr_heads, encoder.output_size()))
+        model = build_emotion_model(args, registry_lookup)
         if args.init is not None:
             initialize(model, args.init)
         if ckpt is not None:
             parts = [p for p in BACKBONE + ASR_HEADS if getattr(model, p) is not None]
             load_asr_weights(model, ckpt.model_file, parts)
         return model
-
-    @classmethod
-    def _build_frontend(cls, args: argparse.Namespace) -> Tuple[Optional[AbsFrontend], int]:
-        if args.input_size is not None:
-            args.frontend, args.frontend_conf = None, {}
-            return None, args.input_size
-        if args.frontend is None:
-            raise ValueError("no frontend: set `frontend:` (or `input_size:`) in the config, or give --asr_init")
-        frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
-        return frontend, frontend.output_size()
-
-    @staticmethod
-    def _build_optional(choices: ClassChoices, name: Optional[str], conf: dict):
-        return None if name is None else choices.get_class(name)(**conf)
-
-    @classmethod
-    def _build_asr_heads(cls, heads: dict, encoder_size: int) -> Tuple[CTC, Optional[torch.nn.Module], List[str]]:
-        token_list = list(heads["token_list"])
-        ctc = CTC(odim=len(token_list), encoder_output_size=encoder_size, **heads["ctc_conf"])
-        decoder = None
-        if heads.get("decoder") is not None:
-            decoder = asr_task.decoder_choices.get_class(heads["decoder"])(
-                vocab_size=len(token_list), encoder_output_size=encoder_size, **heads["decoder_conf"]
-            )
-        return ctc, decoder, token_list
 
     @classmethod
     def build_optimizers(
