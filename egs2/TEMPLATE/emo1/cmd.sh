@@ -1,8 +1,10 @@
+# shellcheck shell=bash
 # Job runners for the stages (Kaldi's cmd.sh convention); choose with CMD_BACKEND=local|slurm.
 #   train_cmd: CPU jobs (stats, data formatting); cuda_cmd: training (gets --gpu <ngpu>);
 #   decode_cmd: decoding / inference.
 # Slurm: partition, account etc. go in SLURM_EXTRA_OPTS, e.g. "--partition=gpu --account=me".
 cmd_backend="${CMD_BACKEND:-local}"
+# shellcheck disable=SC2034  # train_cmd, cuda_cmd, decode_cmd: read by the scripts sourcing this file
 case "${cmd_backend}" in
     local)
         train_cmd="utils/run_local.sh"

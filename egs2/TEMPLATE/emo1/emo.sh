@@ -71,7 +71,6 @@ use_asr_init=true    # false: train from random weights (ablation "without ASR p
 asr_model_file=""    # .pth inside the ASR exp (default: chosen by emo_train)
 inference_emo_model=valid.ua.ave.pth   # mean of the keep_nbest_models best epochs by valid UA
 inference_batch_size=8
-# shellcheck disable=SC2034
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--folds \"1 3\"] [--asr_exp DIR|ZIP] [--asr_config YAML] [--emo_config YAML] [--ngpu N] [--nj N] ...; see the header of $0."
 
 . ./path.sh
@@ -133,7 +132,7 @@ train_into() {
 
 # A checkpoint file of an exp dir, or a clear error listing the ones that exist.
 model_in() {
-    [ -e "$1/$2" ] || fail "$1/$2 not found (present: $(cd "$1" 2>/dev/null && ls -- *.pth 2>/dev/null | tr '\n' ' ')); set --inference_asr_model / --inference_emo_model"
+    [ -e "$1/$2" ] || fail "$1/$2 not found (present: $(cd "$1" 2>/dev/null && for f in *.pth; do [ ! -e "${f}" ] || printf '%s ' "${f}"; done)); set --inference_asr_model / --inference_emo_model"
     echo "$1/$2"
 }
 
@@ -155,29 +154,38 @@ num_jobs() {
     echo "${n}"
 }
 
-train_opts() {
-    if [ "${ngpu}" -gt 1 ]; then echo "--ngpu ${ngpu} --multiprocessing_distributed true"; else echo "--ngpu ${ngpu}"; fi
+train_opts=(--ngpu "${ngpu}")
+if [ "${ngpu}" -gt 1 ]; then train_opts+=(--multiprocessing_distributed true); fi
+
+# Data options of asr_train: the train and valid sets.
+asr_data_opts=(
+    --train_data_path_and_name_and_type "${dumpdir}/${asr_train_set}/wav.scp,speech,sound"
+    --train_data_path_and_name_and_type "${dumpdir}/${asr_train_set}/text,text,text"
+    --valid_data_path_and_name_and_type "${dumpdir}/${asr_valid_set}/wav.scp,speech,sound"
+    --valid_data_path_and_name_and_type "${dumpdir}/${asr_valid_set}/text,text,text"
+)
+
+# Data options of emo_train for <fold dir>: its train and valid parts -> ${emo_data_opts[@]}.
+set_emo_data_opts() {
+    local part
+    emo_data_opts=()
+    for part in train valid; do
+        emo_data_opts+=("--${part}_data_path_and_name_and_type" "$1/${part}/wav.scp,speech,sound"
+                        "--${part}_data_path_and_name_and_type" "$1/${part}/emotion,emotion,text")
+    done
 }
 
-asr_data_opts() {  # <set> -> data options of asr_train for split train|valid
-    echo "--$2_data_path_and_name_and_type ${dumpdir}/$1/wav.scp,speech,sound --$2_data_path_and_name_and_type ${dumpdir}/$1/text,text,text"
-}
-
-emo_data_opts() {  # <fold dir> <part> <split>
-    echo "--$3_data_path_and_name_and_type $1/$2/wav.scp,speech,sound --$3_data_path_and_name_and_type $1/$2/emotion,emotion,text"
-}
-
-emo_init_opts() {
-    if [ "${use_asr_init}" = true ]; then
-        echo "--asr_init ${asr_exp}${asr_model_file:+ --asr_model_file ${asr_model_file}}"
-    fi
-}
+emo_init_opts=()
+if [ "${use_asr_init}" = true ]; then
+    emo_init_opts=(--asr_init "${asr_exp}")
+    if [ -n "${asr_model_file}" ]; then emo_init_opts+=(--asr_model_file "${asr_model_file}"); fi
+fi
 
 label_list="data/${emo_corpus}/labels"
 
 if run_stage 1; then
     log "Stage 1: emotion corpus prep (local/emo_data.sh) -> data/${emo_corpus}, data/fold*"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086  # ${local_emo_data_opts}: an options string, split into arguments on purpose
     local/emo_data.sh --out data --seed "${seed}" ${local_emo_data_opts} \
         || fail "stage 1: emotion corpus prep failed (the reason is above)"
     [ -s "${label_list}" ] || fail "stage 1: ${label_list} missing; local/emo_data.sh must write the class list there"
@@ -185,7 +193,7 @@ fi
 
 if asr_stage 2; then
     log "Stage 2: ASR corpus prep (local/asr_data.sh) -> data/{${asr_train_set},${asr_valid_set},${asr_test_sets// /,}}"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086  # ${local_asr_data_opts}: an options string, split into arguments on purpose
     local/asr_data.sh --out data --train_set "${asr_train_set}" --valid_set "${asr_valid_set}" \
         --test_sets "${asr_test_sets}" ${local_asr_data_opts} \
         || fail "stage 2: ASR corpus prep failed (the reason is above)"
@@ -194,7 +202,10 @@ fi
 if run_stage 3; then
     log "Stage 3: audio formatting (${fs} Hz mono, >= ${min_duration} s) -> ${dumpdir}"
     sets=("${emo_corpus}")
-    [ "${skip_asr}" = true ] || sets+=("${asr_train_set}" "${asr_valid_set}" ${asr_test_sets})
+    if [ "${skip_asr}" != true ]; then
+        sets+=("${asr_train_set}" "${asr_valid_set}")
+        for s in ${asr_test_sets}; do sets+=("${s}"); done
+    fi
     format_opts=()
     for s in "${sets[@]}"; do
         [ -s "data/${s}/wav.scp" ] || fail "stage 3: data/${s}/wav.scp missing; run stage $([ "${s}" = "${emo_corpus}" ] && echo 1 || echo 2) first"
@@ -214,8 +225,8 @@ if asr_stage 4; then
         --model_type "${bpemode}" --out "${token_dir}" || fail "stage 4: token list failed (the reason is above)"
 fi
 
-asr_common_opts="--use_preprocessor true --token_type bpe --bpemodel ${bpemodel} --token_list ${token_list}
-    --non_linguistic_symbols none --cleaner none --g2p none --config ${asr_config}"
+asr_common_opts=(--use_preprocessor true --token_type bpe --bpemodel "${bpemodel}" --token_list "${token_list}"
+    --non_linguistic_symbols none --cleaner none --g2p none --config "${asr_config}")
 
 if asr_stage 5; then
     log "Stage 5: ASR feature statistics -> ${asr_stats_dir}"
@@ -223,10 +234,10 @@ if asr_stage 5; then
     n=$(num_jobs "${nj}" "${dumpdir}/${asr_train_set}/wav.scp" "${dumpdir}/${asr_valid_set}/wav.scp")
     split_keys "${dumpdir}/${asr_train_set}/wav.scp" "${tmp}/logdir/train" "${n}"
     split_keys "${dumpdir}/${asr_valid_set}/wav.scp" "${tmp}/logdir/valid" "${n}"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086  # ${asr_args}: an options string, split into arguments on purpose
     ${train_cmd} JOB=1:"${n}" "${tmp}/logdir/stats.JOB.log" \
-        python -m espnet_qieemo.bin.asr_train --collect_stats true --ngpu 0 ${asr_common_opts} \
-        $(asr_data_opts "${asr_train_set}" train) $(asr_data_opts "${asr_valid_set}" valid) \
+        python -m espnet_qieemo.bin.asr_train --collect_stats true --ngpu 0 "${asr_common_opts[@]}" \
+        "${asr_data_opts[@]}" \
         --train_shape_file "${tmp}/logdir/train/keys.JOB.scp" --valid_shape_file "${tmp}/logdir/valid/keys.JOB.scp" \
         --output_dir "${tmp}/logdir/stats.JOB" ${asr_args}
     inputs=()
@@ -241,11 +252,11 @@ fi
 
 if asr_stage 6; then
     log "Stage 6: ASR pretraining (${asr_config}, ngpu=${ngpu}) -> ${asr_exp}"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086  # ${cuda_cmd} (a command line), ${asr_args}: split into arguments on purpose
     train_into "${asr_exp}" ${cuda_cmd} --gpu "${ngpu}" --name "asr_${asr_tag}" "${asr_exp}/train.log" \
-        python -m espnet_qieemo.bin.asr_train $(train_opts) ${asr_common_opts} --resume true \
+        python -m espnet_qieemo.bin.asr_train "${train_opts[@]}" "${asr_common_opts[@]}" --resume true \
         --normalize global_mvn --normalize_conf "stats_file=${asr_stats_dir}/train/feats_stats.npz" \
-        $(asr_data_opts "${asr_train_set}" train) $(asr_data_opts "${asr_valid_set}" valid) \
+        "${asr_data_opts[@]}" \
         --train_shape_file "${asr_stats_dir}/train/speech_shape" --train_shape_file "${asr_stats_dir}/train/text_shape.bpe" \
         --valid_shape_file "${asr_stats_dir}/valid/speech_shape" --valid_shape_file "${asr_stats_dir}/valid/text_shape.bpe" \
         --fold_length 80000 --fold_length 150 --output_dir "${asr_exp}" ${asr_args}
@@ -259,7 +270,7 @@ if asr_stage 7; then
         tmp=$(staging "${out}")
         n=$(num_jobs "${nj}" "${dumpdir}/${test_set}/wav.scp")
         split_keys "${dumpdir}/${test_set}/wav.scp" "${tmp}/logdir" "${n}"
-        # shellcheck disable=SC2086
+        # shellcheck disable=SC2086  # ${inference_args}: an options string, split into arguments on purpose
         ${decode_cmd} --gpu "${inference_ngpu}" JOB=1:"${n}" "${tmp}/logdir/asr_inference.JOB.log" \
             python -m espnet_qieemo.bin.asr_inference --batch_size 1 --ngpu "${inference_ngpu}" \
             --data_path_and_name_and_type "${dumpdir}/${test_set}/wav.scp,speech,sound" \
@@ -278,11 +289,12 @@ if run_stage 8; then
         out="${expdir}/emo_stats/fold${k}"
         log "Stage 8: emotion feature statistics of fold ${k} -> ${out}"
         tmp=$(staging "${out}")
-        # shellcheck disable=SC2086
+        set_emo_data_opts "${fold}"
+        # shellcheck disable=SC2086  # ${emo_args}: an options string, split into arguments on purpose
         ${train_cmd} "${tmp}/stats.log" \
             python -m espnet_qieemo.bin.emo_train --collect_stats true --ngpu 0 --config "${emo_config}" \
-            --label_list "${label_list}" $(emo_init_opts) \
-            $(emo_data_opts "${fold}" train train) $(emo_data_opts "${fold}" valid valid) \
+            --label_list "${label_list}" "${emo_init_opts[@]}" \
+            "${emo_data_opts[@]}" \
             --train_shape_file "${fold}/train/wav.scp" --valid_shape_file "${fold}/valid/wav.scp" \
             --output_dir "${tmp}" ${emo_args}
         swap_in "${out}"
@@ -295,11 +307,12 @@ if run_stage 9; then
         stats="${expdir}/emo_stats/fold${k}"
         out="${emo_exp}/fold${k}"
         log "Stage 9: emotion training of fold ${k} (${emo_config}; init: $([ "${use_asr_init}" = true ] && echo "${asr_exp}" || echo scratch)) -> ${out}"
-        # shellcheck disable=SC2086
+        set_emo_data_opts "${fold}"
+        # shellcheck disable=SC2086  # ${cuda_cmd} (a command line), ${emo_args}: split into arguments on purpose
         train_into "${out}" ${cuda_cmd} --gpu "${ngpu}" --name "emo_fold${k}" "${out}/train.log" \
-            python -m espnet_qieemo.bin.emo_train $(train_opts) --config "${emo_config}" --resume true \
-            --label_list "${label_list}" $(emo_init_opts) \
-            $(emo_data_opts "${fold}" train train) $(emo_data_opts "${fold}" valid valid) \
+            python -m espnet_qieemo.bin.emo_train "${train_opts[@]}" --config "${emo_config}" --resume true \
+            --label_list "${label_list}" "${emo_init_opts[@]}" \
+            "${emo_data_opts[@]}" \
             --train_shape_file "${stats}/train/speech_shape" --valid_shape_file "${stats}/valid/speech_shape" --fold_length 80000 \
             --output_dir "${out}" ${emo_args}
     done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Environment of every stage: this repository's virtualenv (if built) and package first.
 # Sourced from a recipe dir (egs2/<corpus>/emo1), where path.sh links to the TEMPLATE copy.
 MAIN_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)"

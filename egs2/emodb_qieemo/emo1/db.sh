@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Corpus locations; each can be overridden by an environment variable of the same name.
 # QIEEMO_DATA: a folder holding local copies (emodb/wav, speechocean762, fsdd/recordings,
 # mini_an4/an4); the project's default is ../shared/data beside the repository, as for the
@@ -7,7 +8,10 @@ EMODB="${EMODB:-${QIEEMO_DATA}/emodb/wav}"          # EmoDB *.wav (emodb.bilderb
 SPEECHOCEAN762="${SPEECHOCEAN762:-${QIEEMO_DATA}/speechocean762}"  # OpenSLR 101 (train/, test/, WAVE/)
 FSDD="${FSDD:-${QIEEMO_DATA}/fsdd/recordings}"       # Free Spoken Digit Dataset recordings
 AN4="${AN4:-${QIEEMO_DATA}/mini_an4/an4}"            # ESPnet's mini AN4 (etc/, wav/)
-EMODB_URL="http://emodb.bilderbar.info/download/download.zip"
-FSDD_URL="https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
-AN4_URL="https://github.com/espnet/espnet/raw/master/egs2/mini_an4/asr1/downloads.tar.gz"
-SPEECHOCEAN762_URL="https://www.openslr.org/resources/101/speechocean762.tar.gz"
+# shellcheck disable=SC2034  # the download sources: read by local/*_data.sh, which source this file
+{
+    EMODB_URL="http://emodb.bilderbar.info/download/download.zip"
+    FSDD_URL="https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
+    AN4_URL="https://github.com/espnet/espnet/raw/master/egs2/mini_an4/asr1/downloads.tar.gz"
+    SPEECHOCEAN762_URL="https://www.openslr.org/resources/101/speechocean762.tar.gz"
+}

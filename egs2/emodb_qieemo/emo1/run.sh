@@ -60,6 +60,8 @@ asr_opts=(--inference_asr_model valid.acc.ave.pth --inference_args "--beam_size 
 log() { echo "$(date '+%H:%M:%S') $*"; }
 run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 first_seed="${seeds%% *}"
+read -r -a fold_list <<<"${folds}"  # as separate arguments: --folds 1 2 ... --seeds 0 1 ...
+read -r -a seed_list <<<"${seeds}"
 mkdir -p "${expdir}/logs"
 
 if [ -z "${backbones}" ]; then
@@ -150,7 +152,7 @@ if run_stage 2 && [ "${select_cma}" = true ]; then
     done
     TRAIN_ONLY=1 run_queue "${jobs_[@]}"  # only the chosen form and literal are tested, in stage 3
     mapfile -t sel < <(candidate_opts)
-    python -m local.demo_results --print_choice --fold_dir "dump/raw/fold{fold}" --folds ${folds} \
+    python -m local.demo_results --print_choice --fold_dir "dump/raw/fold{fold}" --folds "${fold_list[@]}" \
         --seeds "${first_seed}" "${sel[@]}" | tail -n 1 >"${expdir}/cma_form.tmp"
     mv "${expdir}/cma_form.tmp" "${expdir}/cma_form"
     log "CMA form chosen on validation UA: $(cat "${expdir}/cma_form")"
@@ -214,7 +216,7 @@ if run_stage 5; then
     [ "${all_classes}" = true ] || readme=(--readme "${MAIN_ROOT}/README.md")
     if [ "${train_asr}" = true ]; then origin="trained in this run on speechocean762"; else origin="the shipped speechocean762 ASR models (pretrained/README.md)"; fi
     setup="Backbones: ${origin}. Training seeds: ${seeds// /, } (each system once per seed on the same folds; validation split, SVM and probe seed 0)."
-    python -m local.demo_results --fold_dir "dump/raw/fold{fold}" --folds ${folds} --seeds ${seeds} \
+    python -m local.demo_results --fold_dir "dump/raw/fold{fold}" --folds "${fold_list[@]}" --seeds "${seed_list[@]}" \
         "${result_opts[@]}" "${sel[@]}" --setup "${setup}" --notes CHOICES.md \
         --probe "${expdir}/layer_probe/probe.json" --images_dir "${images}" --out "${results}" "${readme[@]}"
 fi

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Corpus locations; each can be overridden by an environment variable of the same name.
 # IEMOCAP: the IEMOCAP_full_release folder (Session1..Session5), licensed from USC SAIL.
 # LIBRISPEECH: the LibriSpeech folder holding the subsets named in run.sh (openslr.org/12).

@@ -25,6 +25,7 @@ command="$(printf '%q ' "$@")"
     echo "#!/usr/bin/env bash"
     echo "cd $(printf '%q' "${PWD}")"
     echo "[ -f ./path.sh ] && . ./path.sh"
+    # shellcheck disable=SC2016  # written literally: expanded when the job script runs
     echo 'JOB="${SLURM_ARRAY_TASK_ID:-1}"'
     echo "echo \"# ${command//\"/\\\"}\""
     echo "${command//JOB/\$\{JOB\}}"
@@ -35,7 +36,7 @@ opts=(--wait --parsable --job-name "${name}" --array "${first}-${last}" --output
 [ "${gpu}" -gt 0 ] && opts+=(--gres "gpu:${gpu}")
 [ -n "${mem}" ] && opts+=(--mem "${mem}")
 [ -n "${time_limit}" ] && opts+=(--time "${time_limit}")
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086  # SLURM_EXTRA_OPTS: an options string, split into arguments on purpose
 if ! sbatch "${opts[@]}" ${SLURM_EXTRA_OPTS:-} "${script}"; then
     echo "$0: slurm job array ${name} failed; logs: ${log//JOB/<index>}" >&2
     exit 1

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/..  # run from the recipe dir
 # Stage 2 of the EmoDB demo: ASR sets small enough for a CPU, from one of two corpora.
 #   --asr_corpus speechocean762 (default): real read English, 250 speakers (OpenSLR 101,
 #       CC BY 4.0). train/ trains; the speaker-disjoint test/ speakers are dealt into

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/..  # run from the recipe dir
 # Stage 1 of the EmoDB demo: data/emodb (+ labels) and data/fold1..5, fold k testing one male
 # and one female speaker (03+08, 10+09, 11+13, 12+14, 15+16); validation from the other eight.
 # Four classes (neu hap ang sad) by default; --all_classes true keeps all seven.

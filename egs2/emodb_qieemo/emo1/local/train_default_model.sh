@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/..  # run from the recipe dir
 # The CLI's default emotion model: the chosen full config, fine-tuned from backbone 1 on all
 # ten EmoDB speakers (four classes), with 15 % of each class (seed 0) held out for
 # validation and checkpoint averaging, then packed with emo_pack. Run after stage 3.
@@ -31,13 +32,14 @@ print(f"{out}: train {len(emotion) - len(valid)}, valid {len(valid)}")
 PY
 data_opts=()
 for split in train valid; do
-    data_opts+=(--${split}_data_path_and_name_and_type "${data}/${split}/wav.scp,speech,sound"
-                --${split}_data_path_and_name_and_type "${data}/${split}/emotion,emotion,text")
+    data_opts+=("--${split}_data_path_and_name_and_type" "${data}/${split}/wav.scp,speech,sound"
+                "--${split}_data_path_and_name_and_type" "${data}/${split}/emotion,emotion,text")
 done
 rm -rf "${exp}"
 python -m espnet_qieemo.bin.emo_train --collect_stats true --ngpu 0 --config "${emo_config}" \
     --label_list data/emodb/labels --asr_init "${asr_exp}" "${data_opts[@]}" \
     --train_shape_file "${data}/train/wav.scp" --valid_shape_file "${data}/valid/wav.scp" --output_dir "${exp}/stats"
+# shellcheck disable=SC2086  # ${emo_args}: an options string, split into arguments on purpose
 python -m espnet_qieemo.bin.emo_train --ngpu 0 --config "${emo_config}" --seed "${seed}" \
     --label_list data/emodb/labels --asr_init "${asr_exp}" "${data_opts[@]}" \
     --train_shape_file "${exp}/stats/train/speech_shape" --valid_shape_file "${exp}/stats/valid/speech_shape" \

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/..  # run from the recipe dir
 # Stage 2 of the IEMOCAP recipe: ASR sets from one of two corpora.
 #   --asr_corpus librispeech (default): the LibriSpeech tree at $LIBRISPEECH (db.sh). Subset
 #       lists are comma-separated; train and valid subsets are merged into one set each, test

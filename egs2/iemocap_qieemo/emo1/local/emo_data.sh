@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/..  # run from the recipe dir
 # Stage 1 of the IEMOCAP recipe: data/iemocap (+ labels) and data/fold1..5 (test = Session k).
 set -euo pipefail
 out=data
