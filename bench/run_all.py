@@ -23,7 +23,7 @@ import torch
 import benchlib
 from espnet_qieemo.utils.fileio import atomic_write
 
-SCRIPTS = ("e2e_inference", "scaling", "training", "long_input_memory", "encoder_speed", "inference_speed")
+SCRIPTS = ("cli_latency", "e2e_inference", "scaling", "training", "long_input_memory", "encoder_speed", "inference_speed")
 SECTIONS = benchlib.BENCH_DIR / "sections"
 RESULTS = benchlib.BENCH_DIR / "RESULTS.md"
 NOTES = benchlib.BENCH_DIR / "NOTES.md"  # hand-written reading of the figures, kept as is

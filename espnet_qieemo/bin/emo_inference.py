@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from espnet_qieemo._offline import no_nltk_downloads
+from espnet_qieemo.tasks.emotion_builder import load_emotion_model
 from espnet_qieemo.utils import audio
 from espnet_qieemo.utils.fileio import atomic_write
 from espnet_qieemo.utils.padding_guard import PaddingGuard
@@ -33,7 +34,7 @@ from espnet_qieemo.utils.progress import Progress
 from espnet_qieemo.utils.vad import Segment
 
 with no_nltk_downloads():
-    from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError
+    from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError, check_short_utt
     from espnet2.main_funcs.pack_funcs import unpack
     from espnet2.utils import config_argparse
     from espnet2.utils.types import str2bool, str2triple_str, str_or_none
@@ -77,14 +78,14 @@ class Speech2Emotion:
     def __init__(self, train_config: Union[str, Path], model_file: Union[str, Path],
                  device: str = "cpu", dtype: str = "float32", batch_size: int = 8) -> None:
         with no_nltk_downloads():
-            from espnet_qieemo.tasks.emotion import EmotionTask
-        model, train_args = EmotionTask.build_model_from_file(train_config, model_file, device)
+            model, train_args = load_emotion_model(train_config, model_file, device)
         self.model = model.to(dtype=getattr(torch, dtype)).eval()
         self.train_args = train_args
         self.device, self.dtype, self.batch_size = device, getattr(torch, dtype), batch_size
         self.labels: List[str] = list(model.labels)
         frontend_conf = getattr(train_args, "frontend_conf", None) or {}
         self.fs = int(humanfriendly.parse_size(str(frontend_conf.get("fs", audio.TARGET_FS))))
+        self.min_samples = min_input_samples(self.model)
 
     @classmethod
     def from_pretrained(cls, packed: Union[str, Path], **kwargs) -> "Speech2Emotion":
@@ -110,7 +111,14 @@ class Speech2Emotion:
         """Any rate / channel layout -> model-ready mono float32; raises ``audio.AudioError``."""
         if isinstance(signal, torch.Tensor):
             signal = signal.detach().cpu().numpy()
-        return audio.prepare(np.asarray(signal), fs or self.fs, self.fs)
+        return self.check_length(audio.prepare(np.asarray(signal), fs or self.fs, self.fs))
+
+    def check_length(self, wave: np.ndarray) -> np.ndarray:
+        """Refuse, in words, audio shorter than the model's frontend and subsampling can take."""
+        if len(wave) < self.min_samples:
+            raise audio.AudioError(f"too short: {len(wave) / self.fs:.3f} s of audio, at least "
+                                   f"{self.min_samples / self.fs:.3f} s needed")
+        return wave
 
     def __call__(self, speech: Union[Waveform, Sequence[Waveform]], fs: Optional[int] = None,
                  with_text: bool = False) -> Union[EmotionResult, List[EmotionResult]]:
@@ -166,7 +174,7 @@ class Speech2Emotion:
         pending: List[Tuple[str, Optional[np.ndarray], Optional[str]]] = []
         for key, load in sources:
             try:
-                pending.append((key, load(), None))
+                pending.append((key, self.check_length(load()), None))
             except (audio.AudioError, OSError, ValueError) as err:
                 pending.append((key, None, " ".join(str(err).split())))
             if sum(w is not None for _, w, _ in pending) >= self.batch_size:
@@ -215,6 +223,20 @@ class Speech2Emotion:
         for seg in segments:
             key = f"{seg.start:.2f}-{seg.end:.2f}"
             yield key, lambda s=seg: audio.read_span(path, int(s.start * fs), int(s.end * fs), self.fs)
+
+
+def min_input_samples(model: torch.nn.Module) -> int:
+    """Fewest samples the model classifies: STFT reflect-padding needs more than n_fft / 2
+    samples, and the encoder's input subsampling (ESPnet's ``check_short_utt``) a minimum of
+    frames. A model without a waveform frontend takes features, and then only the frames count."""
+    embed = getattr(model.encoder, "embed", None)
+    short, min_frames = check_short_utt(embed, 0) if embed is not None else (False, -1)
+    min_frames = min_frames if short else 1
+    frontend = model.frontend
+    hop, n_fft = getattr(frontend, "hop_length", None), getattr(getattr(frontend, "stft", None), "n_fft", None)
+    if hop is None or n_fft is None:
+        return min_frames
+    return max((min_frames - 1) * hop, n_fft // 2 + 1)
 
 
 def scp_sources(wav_scp: Path, fs: int, keys: Optional[set] = None) -> List[Source]:

@@ -19,12 +19,13 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator, List, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Iterator, List, Optional, Sequence
 
-from espnet_qieemo.bin.emo_inference import Record, Speech2Emotion
-from espnet_qieemo.utils import audio, vad
 from espnet_qieemo.utils.fileio import atomic_write
 from espnet_qieemo.utils.progress import Progress
+
+if TYPE_CHECKING:  # torch and ESPnet load only when a command runs, so --help is instant
+    from espnet_qieemo.bin.emo_inference import Record, Speech2Emotion
 
 
 class RecordWriter:
@@ -38,7 +39,7 @@ class RecordWriter:
             self.csv = csv.DictWriter(stream, fieldnames=self.fields)
             self.csv.writeheader()
 
-    def write(self, ids: dict, record: Record) -> None:
+    def write(self, ids: dict, record: "Record") -> None:
         if self.fmt == "jsonl":
             row = dict(ids)
             if record.result is None:
@@ -82,12 +83,16 @@ def default_model() -> Path:
     return path
 
 
-def _model(args: argparse.Namespace) -> Speech2Emotion:
+def _model(args: argparse.Namespace) -> "Speech2Emotion":
+    from espnet_qieemo.bin.emo_inference import Speech2Emotion
+
     return Speech2Emotion.from_pretrained(args.model or default_model(), device=args.device,
                                           batch_size=getattr(args, "batch_size", 8))
 
 
 def predict(args: argparse.Namespace) -> int:
+    from espnet_qieemo.utils import audio
+
     s2e = _model(args)
     files = list(audio.expand_inputs(args.inputs))
     if not files:
@@ -99,7 +104,9 @@ def predict(args: argparse.Namespace) -> int:
     with open_output(args.output) as out:
         writer = RecordWriter(out, args.format, s2e.labels, ["file"], args.with_text)
         for record in records:
-            failed += record.result is None
+            if record.result is None:
+                failed += 1
+                print(f"qieemo predict: {record.key}: {record.error}", file=sys.stderr)
             writer.write({"file": record.key}, record)
     if failed:
         print(f"qieemo predict: {failed} of {len(files)} file(s) failed (see their 'error')", file=sys.stderr)
@@ -107,6 +114,8 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def timeline(args: argparse.Namespace) -> int:
+    from espnet_qieemo.utils import audio, vad
+
     s2e = _model(args)
     try:
         segments = vad.file_segments(args.audio, args.fixed_window, args.overlap)

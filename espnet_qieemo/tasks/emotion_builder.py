@@ -9,9 +9,12 @@ anything else to ``EmotionTask.build_model_from_file``.
 """
 import argparse
 import importlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from types import SimpleNamespace
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+import numpy as np
 import torch
 import yaml
 
@@ -129,6 +132,25 @@ def _finished(args: argparse.Namespace) -> bool:
             and getattr(args, "asr_init", None) is None and not isinstance(weights, str))
 
 
+def _placeholder_mel(sr: float, n_fft: int, n_mels: int, **_) -> np.ndarray:
+    return np.zeros((n_mels, n_fft // 2 + 1), dtype=np.float32)
+
+
+@contextmanager
+def mel_from_checkpoint() -> Iterator[None]:
+    """ESPnet's LogMel saves its mel matrix as a buffer, so a model about to load its weights
+    need not compute it: computing it means librosa.filters, whose scipy import is over a
+    second of a cold start. The strict state-dict load then fills in the saved matrix."""
+    from espnet2.layers import log_mel
+
+    saved = log_mel.librosa
+    log_mel.librosa = SimpleNamespace(filters=SimpleNamespace(mel=_placeholder_mel))
+    try:
+        yield
+    finally:
+        log_mel.librosa = saved
+
+
 def load_emotion_model(
     config_file: Union[str, Path], model_file: Union[str, Path], device: str = "cpu"
 ) -> Tuple[ESPnetEmotionModel, argparse.Namespace]:
@@ -138,7 +160,8 @@ def load_emotion_model(
     model = None
     if _finished(args):
         try:
-            model = build_emotion_model(args, fast_lookup)
+            with mel_from_checkpoint():
+                model = build_emotion_model(args, fast_lookup)
         except NotInFastPath:
             model = None
     if model is None:

@@ -5,13 +5,12 @@ everything that reaches a model passes through :func:`prepare`: down-mix, resamp
 and reject signals a model cannot say anything meaningful about (empty, NaN, silent)
 with an :class:`AudioError` that states why.
 """
+import struct
 from pathlib import Path
-from typing import Iterator, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 import numpy as np
 import soundfile
-import torch
-import torchaudio
 
 TARGET_FS = 16000
 # Peak below -80 dBFS: nothing a microphone picked up is that quiet, so treat it as silence.
@@ -39,6 +38,9 @@ def resample(signal: np.ndarray, fs: int, target_fs: int = TARGET_FS) -> np.ndar
     """Band-limited (sinc) resampling of a mono signal."""
     if fs == target_fs:
         return signal
+    import torch  # only here: reading and checking audio needs neither torch nor torchaudio
+    import torchaudio
+
     out = torchaudio.functional.resample(torch.from_numpy(signal), int(fs), int(target_fs))
     return out.numpy()
 
@@ -73,6 +75,26 @@ def _open_error(path: Path, err: Exception) -> AudioError:
     return AudioError(f"not a readable audio file ({err})")
 
 
+def wav_shortfall(path: Path) -> Optional[Tuple[int, int]]:
+    """(bytes the RIFF header announces for the audio, bytes the file holds) when a WAV file
+    was cut short, else None. libsndfile silently reads what is there, so a half-copied
+    file would otherwise pass as a shorter recording. Streaming writers that leave the
+    size as 0 or 0xFFFFFFFF announce nothing and are not flagged."""
+    total = path.stat().st_size
+    with open(path, "rb") as f:
+        if f.read(12)[:4] != b"RIFF":
+            return None
+        while True:
+            header = f.read(8)
+            if len(header) < 8:
+                return None
+            chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk == b"data":
+                held = total - f.tell()
+                return (size, held) if size not in (0, 0xFFFFFFFF) and held < size else None
+            f.seek(size + (size & 1), 1)
+
+
 def read(path: Union[str, Path]) -> Tuple[np.ndarray, int]:
     """Read a whole file as float32 (samples, channels) and its sample rate."""
     path = Path(path)
@@ -80,6 +102,10 @@ def read(path: Union[str, Path]) -> Tuple[np.ndarray, int]:
         signal, fs = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
         raise _open_error(path, err) from None
+    shortfall = wav_shortfall(path)
+    if shortfall is not None:
+        raise AudioError(f"truncated WAV file: its header announces {shortfall[0]} bytes of audio, "
+                         f"the file holds {shortfall[1]}")
     return signal, int(fs)
 
 

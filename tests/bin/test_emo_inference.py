@@ -69,6 +69,15 @@ def test_bad_arrays_are_named_by_their_index(s2e, emodb):
             s2e([good, bad])
 
 
+def test_shortest_accepted_clip_is_exactly_what_the_model_takes(s2e, emodb):
+    wave = audio.load(emodb[0])[: s2e.min_samples]
+    assert s2e(wave).label in s2e.labels
+    with pytest.raises(Exception):  # the model itself fails one sample shorter: the bound is tight
+        s2e.classify_batch([wave[:-1]])
+    with pytest.raises(audio.AudioError, match=r"input 0: too short: 0\.\d+ s of audio, at least"):
+        s2e(wave[:-1])
+
+
 def test_transcript_equals_espnet_asr_decoding_with_the_same_weights(s2e, asr_exp, data_root):
     """ESPnet's ASR model, given the emotion model's encoder and kept CTC head, transcribes the same.
 

@@ -40,20 +40,26 @@ def test_predict_gives_one_record_per_file_and_fails_softly(emo_model, s2e, data
     soundfile.write(inputs / "zero.wav", np.zeros(0, np.float32), 16000)
     soundfile.write(inputs / "silent.wav", np.zeros(16000, np.float32), 16000)
     soundfile.write(inputs / "nan.wav", np.full(4000, np.nan, np.float32), 16000, subtype="FLOAT")
-    soundfile.write(inputs / "short.wav", 0.1 * np.random.default_rng(0).standard_normal(480), 16000)  # 30 ms
+    soundfile.write(inputs / "short.wav", 0.1 * np.random.default_rng(0).standard_normal(800), 16000)  # 50 ms
+    (inputs / "truncated.wav").write_bytes(emodb[1].read_bytes()[:60])  # header + 8 samples
     out = tmp_path / "records.jsonl"
     with pytest.raises(SystemExit) as status:
         qieemo_cli.main(["predict", "--model", str(emo_model.packed), str(emodb[0]), str(digit), str(inputs),
                          "--batch-size", "2", "-o", str(out)])
     assert status.value.code == 1
     stderr = capsys.readouterr().err
-    assert "[qieemo] 9/9 files" in stderr and "6 of 9 file(s) failed" in stderr
+    assert "[qieemo] 10/10 files" in stderr and "7 of 10 file(s) failed" in stderr
     records = {Path(r["file"]).name: r for r in map(json.loads, out.read_text().splitlines())}
-    assert len(records) == 9
+    assert len(records) == 10
     reasons = {"empty.wav": "empty file", "notes.wav": "not a readable audio file", "zero.wav": "zero-length",
-               "silent.wav": "all-silent", "nan.wav": "NaN", "short.wav": "model failed on this input (0.030 s"}
+               "silent.wav": "all-silent", "nan.wav": "NaN",
+               "short.wav": f"too short: 0.050 s of audio, at least {s2e.min_samples / s2e.fs:.3f} s needed",
+               "truncated.wav": "truncated WAV file: its header announces"}
     for name, reason in reasons.items():
         assert reason in records[name]["error"] and "label" not in records[name]
+        # one line on stderr per failed file, naming it
+        assert [line for line in stderr.splitlines() if line.startswith("qieemo predict: ") and name in line
+                and reason in line]
     for path in (emodb[0], digit, inputs / "sub" / "stereo.flac"):
         expected = s2e(audio.load(path))
         assert records[path.name]["label"] == expected.label
