@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export QIEEMO_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install test demo bench clean
+.PHONY: install test lint demo bench clean
 
 install: $(STAMP)
 
@@ -13,11 +13,19 @@ install: $(STAMP)
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "pip<24" "setuptools<74" wheel
-	$(PY) -m pip install -q -e ".[test,onnx,demo]"
+	$(PY) -m pip install -q -e ".[test,lint,onnx,demo]"
 	touch $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -rs tests
+
+# One style, enforced: ruff (lint + format) for Python, shellcheck for the recipe scripts.
+SHELL_SCRIPTS = egs2/TEMPLATE/emo1/*.sh egs2/TEMPLATE/emo1/utils/*.sh egs2/*/emo1/run.sh \
+	egs2/*/emo1/local/*.sh egs2/*/emo1/db.sh
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/shellcheck -x $(SHELL_SCRIPTS)
 
 demo: $(STAMP)
 	cd egs2/emodb_qieemo/emo1 && ./run.sh

