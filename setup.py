@@ -1,4 +1,5 @@
 """espnet-qieemo: speech emotion recognition on a pretrained ESPnet ASR encoder (Qieemo)."""
+
 from setuptools import find_packages, setup
 
 # Pinned to the set checked to install and run together on Python 3.11 (CPU and CUDA).

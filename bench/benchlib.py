@@ -5,6 +5,7 @@ helpers here return that context together with the numbers. Peak memory is measu
 fresh subprocess (its resident set size), because the allocator of torch keeps freed
 memory mapped and an in-process delta says little about what a run really needed.
 """
+
 import json
 import os
 import platform
@@ -185,7 +186,7 @@ def fmt(value: Optional[float], digits: int = 3) -> str:
     """Number with ``digits`` significant digits; '-' for a missing value."""
     if value is None:
         return "-"
-    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
 
 
 def ratio(value: Optional[float], reference: Optional[float]) -> str:
@@ -208,9 +209,7 @@ def add_common_args(parser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument(
-        "--memory-cap-gib", type=float, default=12.0, help="a run above this RSS is stopped"
-    )
+    parser.add_argument("--memory-cap-gib", type=float, default=12.0, help="a run above this RSS is stopped")
     parser.add_argument("--time-limit-s", type=float, default=300.0, help="per measurement run")
 
 

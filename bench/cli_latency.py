@@ -7,6 +7,7 @@ does: ``EmotionTask.build_model_from_file`` (ESPnet's task registries imported) 
 packed model and file, so the ratio shows what the fast loader saves.
 Targets (issue 13): ``--help`` <= 1 s, one-file ``predict`` <= 8 s on the 2-core CPU.
 """
+
 import argparse
 import os
 import subprocess
@@ -16,10 +17,9 @@ import time
 from pathlib import Path
 from typing import List
 
+import benchlib
 import numpy as np
 import soundfile
-
-import benchlib
 from benchlib import fmt, ratio
 
 MODEL = benchlib.REPO / "egs2" / "emodb_qieemo" / "emo1" / "pretrained" / "emo_qieemo_emodb4.zip"
@@ -72,9 +72,16 @@ def main() -> None:
             ("interpreter start (`python -c pass`)", [sys.executable, "-c", "pass"], None),
             ("`import espnet_qieemo`", [sys.executable, "-c", "import espnet_qieemo"], None),
             ("`qieemo --help`", [str(QIEEMO), "--help"], 1.0),
-            (f"`qieemo predict {wav.name}` (default model)", [str(QIEEMO), "predict", str(wav), "--model", str(MODEL)], 8.0),
-            ("baseline: the same through `EmotionTask.build_model_from_file`",
-             [sys.executable, "-c", ESPNET_WAY, str(MODEL), str(wav)], None),
+            (
+                f"`qieemo predict {wav.name}` (default model)",
+                [str(QIEEMO), "predict", str(wav), "--model", str(MODEL)],
+                8.0,
+            ),
+            (
+                "baseline: the same through `EmotionTask.build_model_from_file`",
+                [sys.executable, "-c", ESPNET_WAY, str(MODEL), str(wav)],
+                None,
+            ),
         ]
         results = []
         for name, command, target in cases:
@@ -89,9 +96,11 @@ def main() -> None:
         rows.append([name, f"{fmt(med)} s", f"{fmt(low)} s", ratio(med, baseline), verdict, f"{load:.2f}"])
     print("## CLI start-up latency (issue 13)\n")
     print(benchlib.machine_line("cpu", 1, "fp32").replace("1 intra-op threads", "default threads"))
-    print(f"Protocol: wall time of a fresh process per run, median of {reps} (min also shown); "
-          "the machine's 1-minute load average before each case. Ratio = median / baseline median "
-          "(the baseline loads the same model through ESPnet's task, as `predict` did before the fast loader).\n")
+    print(
+        f"Protocol: wall time of a fresh process per run, median of {reps} (min also shown); "
+        "the machine's 1-minute load average before each case. Ratio = median / baseline median "
+        "(the baseline loads the same model through ESPnet's task, as `predict` did before the fast loader).\n"
+    )
     print(benchlib.table(["command", "median", "min", "vs baseline", "target", "load 1m"], rows))
 
 

@@ -4,6 +4,7 @@ Prints its markdown section of ``bench/RESULTS.md`` on stdout (``run_all.py`` co
 Each (model, input length, batch) is timed in a fresh process: median of several calls
 after one warm-up call. Speed-up = wav2vec 2.0 time / model time (above 1 is faster).
 """
+
 import argparse
 import sys
 from typing import Dict, List, Optional, Tuple
@@ -145,8 +146,19 @@ def section(opts, results, grid) -> str:
         ),
         "",
         benchlib.table(
-            ["model", "input", "batch", "median", "min", "RTF", "utt/s", "speed-up vs w2v2",
-             "reps", "peak GiB", "load 1m"],
+            [
+                "model",
+                "input",
+                "batch",
+                "median",
+                "min",
+                "RTF",
+                "utt/s",
+                "speed-up vs w2v2",
+                "reps",
+                "peak GiB",
+                "load 1m",
+            ],
             speed_rows(results, grid),
         ),  # fmt: skip
         "",

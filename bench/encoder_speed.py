@@ -9,6 +9,7 @@ on both alike; the table gives medians and the ratio efficient / conformer (targ
 
     python bench/encoder_speed.py [--runs 3] [--threads 2] [--device cuda --dtype bf16]
 """
+
 import argparse
 import contextlib
 import sys
@@ -64,9 +65,7 @@ def build_encoders() -> Dict[str, torch.nn.Module]:
     }
 
 
-def median_seconds(
-    calls: Dict[str, Callable[[], object]], runs: int, sync: Callable[[], None]
-) -> Dict[str, float]:
+def median_seconds(calls: Dict[str, Callable[[], object]], runs: int, sync: Callable[[], None]) -> Dict[str, float]:
     """Median wall time of each call; the calls alternate so machine load hits all alike."""
     times: Dict[str, List[float]] = {name: [] for name in calls}
     for call in calls.values():

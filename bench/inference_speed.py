@@ -10,6 +10,7 @@ The timeline run is a separate process on a 30-minute recording (EmoDB speech be
 pauses); its peak RSS (``VmHWM``) is compared with the same process after loading the
 model only.
 """
+
 import argparse
 import contextlib
 import json
@@ -19,12 +20,11 @@ import time
 from pathlib import Path
 from typing import List
 
+import benchlib
 import numpy as np
 import soundfile
 import torch
 import yaml
-
-import benchlib
 from benchlib import fmt
 
 BATCH_SIZES = (1, 8, 32)
@@ -50,6 +50,7 @@ def emodb_waves(count: int) -> List[np.ndarray]:
 def pack_untrained(work: Path) -> Path:
     """The paper-size model as users get it: config.yaml + .pth packed by emo_pack."""
     from models import emotion_args
+
     from espnet_qieemo.bin.emo_pack import pack_emotion_model
     from espnet_qieemo.tasks.emotion import EmotionTask
 
@@ -76,8 +77,16 @@ def throughput(packed: Path, waves: List[np.ndarray], reps: int) -> List[List[st
             times.append(time.perf_counter() - start)
         t = benchlib.median(times)
         print(f"[inference_speed] batch {batch}: {t:.1f} s for {audio_s:.0f} s of audio", file=sys.stderr, flush=True)
-        rows.append([str(batch), f"{len(waves)} x 2-6 s ({audio_s:.0f} s)", f"{fmt(t)} s",
-                     fmt(audio_s / t), fmt(len(waves) / t), f"{benchlib.load_average():.2f}"])
+        rows.append(
+            [
+                str(batch),
+                f"{len(waves)} x 2-6 s ({audio_s:.0f} s)",
+                f"{fmt(t)} s",
+                fmt(audio_s / t),
+                fmt(len(waves) / t),
+                f"{benchlib.load_average():.2f}",
+            ]
+        )
     return rows
 
 
@@ -115,8 +124,15 @@ def child(opts) -> None:
             if status.code:
                 raise
         segments = len(out.read_text().splitlines())
-    print(json.dumps({"peak_rss_mib": benchlib.rss_mib(key="VmHWM"), "seconds": time.perf_counter() - start,
-                      "segments": segments}))
+    print(
+        json.dumps(
+            {
+                "peak_rss_mib": benchlib.rss_mib(key="VmHWM"),
+                "seconds": time.perf_counter() - start,
+                "segments": segments,
+            }
+        )
+    )
 
 
 def timeline_rows(opts, packed: Path, work: Path, minutes: float) -> List[List[str]]:
@@ -157,17 +173,24 @@ def main() -> None:
         speed = throughput(packed, emodb_waves(count), reps)
         memory = timeline_rows(opts, packed, work, minutes)
     print("## Inference speed (issue 5)\n")
-    print(benchlib.context_lines(opts, f"`Speech2Emotion` on waveforms already in memory (16 kHz), "
-                                       f"median of {reps} pass(es) after a warm-up call; load 1m = load average "
-                                       f"after the pass. Timeline: fresh process, 10 s blocks for the energy VAD, "
-                                       f"segments of at most 15 s read from disk per batch of 8."))
+    print(
+        benchlib.context_lines(
+            opts,
+            f"`Speech2Emotion` on waveforms already in memory (16 kHz), "
+            f"median of {reps} pass(es) after a warm-up call; load 1m = load average "
+            f"after the pass. Timeline: fresh process, 10 s blocks for the energy VAD, "
+            f"segments of at most 15 s read from disk per batch of 8.",
+        )
+    )
     print()
     print(benchlib.table(["batch", "utterances", "wall", "audio s / wall s", "utt/s", "load 1m"], speed))
     print()
     print(benchlib.table(["run", "peak RSS MiB", "wall", "segments", "audio s / wall s"], memory))
-    print(f"\nThe {minutes:g}-minute recording as float32 in memory would be "
-          f"{minutes * 60 * 16000 * 4 / benchlib.MIB:.0f} MiB; the timeline never holds it, "
-          "and the encoder only ever sees one segment (at most 15 s) per batch item.")
+    print(
+        f"\nThe {minutes:g}-minute recording as float32 in memory would be "
+        f"{minutes * 60 * 16000 * 4 / benchlib.MIB:.0f} MiB; the timeline never holds it, "
+        "and the encoder only ever sees one segment (at most 15 s) per batch item."
+    )
 
 
 if __name__ == "__main__":

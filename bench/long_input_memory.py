@@ -8,6 +8,7 @@ gives its peak RSS and the growth over the RSS before the call. Prints its markd
 
     python bench/long_input_memory.py [--seconds 600]
 """
+
 import argparse
 import contextlib
 import json
@@ -21,11 +22,11 @@ with contextlib.redirect_stdout(sys.stderr):
     from espnet_qieemo._offline import no_nltk_downloads
 
     with no_nltk_downloads():
-        from espnet2.asr.frontend.default import DefaultFrontend
         from espnet.nets.pytorch_backend.transformer.attention import (
             RelPositionMultiHeadedAttention,
         )
         from espnet.nets.pytorch_backend.transformer.embedding import RelPositionalEncoding
+        from espnet2.asr.frontend.default import DefaultFrontend
 
     from espnet_qieemo.asr.encoder.efficient_conformer_layers import (
         ChunkedRelPositionMultiHeadedAttention,

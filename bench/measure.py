@@ -5,13 +5,13 @@ set high-water mark, ``VmHWM``) belongs to that figure alone. ``--mode infer`` t
 waveform -> class probabilities; ``--mode train`` times one fine-tuning step (forward,
 cross-entropy, backward, Adam update) on the same kind of batch.
 """
+
 import argparse
 import json
 from contextlib import nullcontext
 
-import torch
-
 import benchlib
+import torch
 from models import MODELS, build_model
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

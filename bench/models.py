@@ -10,6 +10,7 @@ The two Qieemo models are built by ``EmotionTask.build_model`` from the recipe's
 config, with the encoder taken from the recipe's paper-size ASR config, so the benchmark
 measures what users train. All weights are untrained: only cost is measured.
 """
+
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,8 @@ from typing import Callable, Dict, Tuple
 
 import torch
 import yaml
-
 from benchlib import REPO
+
 from espnet_qieemo.utils.masks import valid_mask
 
 CONF = REPO / "egs2" / "iemocap_qieemo" / "emo1" / "conf"

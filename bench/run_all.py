@@ -11,6 +11,7 @@ Each section is also stored in ``bench/sections/`` so ``--only NAME`` can re-run
 script and rebuild RESULTS.md from the stored sections of the others (``--only`` with no
 name rebuilds it from the stored sections alone).
 """
+
 import argparse
 import datetime
 import subprocess
@@ -18,12 +19,20 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import benchlib
 import torch
 
-import benchlib
 from espnet_qieemo.utils.fileio import atomic_write
 
-SCRIPTS = ("cli_latency", "e2e_inference", "scaling", "training", "long_input_memory", "encoder_speed", "inference_speed")
+SCRIPTS = (
+    "cli_latency",
+    "e2e_inference",
+    "scaling",
+    "training",
+    "long_input_memory",
+    "encoder_speed",
+    "inference_speed",
+)
 SECTIONS = benchlib.BENCH_DIR / "sections"
 RESULTS = benchlib.BENCH_DIR / "RESULTS.md"
 NOTES = benchlib.BENCH_DIR / "NOTES.md"  # hand-written reading of the figures, kept as is

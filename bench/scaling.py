@@ -4,6 +4,7 @@ Prints its markdown section of ``bench/RESULTS.md`` on stdout. Every (model, len
 in a fresh process whose resident set size is watched: a run that passes the memory cap
 is stopped and reported as not fitting, and longer inputs of that model are not tried.
 """
+
 import argparse
 import sys
 import time
@@ -36,9 +37,7 @@ def run_lengths(opts, lengths) -> Dict[Tuple[str, float], Result]:
                 results[(model, seconds)] = None
                 continue
             reps = "3" if seconds <= SHORT_S and not opts.quick else "1"
-            res = benchlib.measure(
-                opts, model, seconds, 1, "--warmup", "1", "--warmup-seconds", "1", "--reps", reps
-            )
+            res = benchlib.measure(opts, model, seconds, 1, "--warmup", "1", "--warmup-seconds", "1", "--reps", reps)
             print(f"[scaling] {model} {seconds:g}s: {res.report or res.failure}", file=sys.stderr, flush=True)
             results[(model, seconds)] = res
             if res.report is None and res.failure != benchlib.STOPPED:

@@ -4,6 +4,7 @@ Prints its markdown section of ``bench/RESULTS.md`` on stdout. A step is forward
 cross-entropy, backward and an Adam update of every parameter (the Qieemo encoder is not
 frozen), in train mode (dropout and, for Qieemo, SpecAugment as configured).
 """
+
 import argparse
 import sys
 from typing import List
@@ -63,8 +64,7 @@ def section(opts, results, setting) -> str:
             benchlib.context_lines(opts, protocol),
             "",
             benchlib.table(
-                ["model", "s / step", "speed-up vs w2v2", "audio s / s", "peak GiB",
-                 "memory vs w2v2", "load 1m"],
+                ["model", "s / step", "speed-up vs w2v2", "audio s / s", "peak GiB", "memory vs w2v2", "load 1m"],
                 rows(results, setting),
             ),  # fmt: skip
             "",

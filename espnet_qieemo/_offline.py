@@ -8,6 +8,7 @@ is patched when something imports it, never imported here. ESPnet also prints im
 notices ("Failed to import Flash Attention ...") to stdout; they go to stderr, so a command's
 stdout holds only its records (``qieemo ... --format jsonl``).
 """
+
 import importlib.abc
 import importlib.machinery
 import sys

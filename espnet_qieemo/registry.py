@@ -6,6 +6,7 @@ a one-shot import hook that registers right after ``espnet2.tasks.asr`` is first
 whoever imports it. Either way, once the package is imported, ESPnet's own training and
 loading code (``ASRTask``, ``Speech2Text``) knows ``encoder: efficient_conformer``.
 """
+
 import sys
 from types import ModuleType
 

@@ -1,4 +1,5 @@
 """Shared fixtures: the corpora on disk and small ASR experiments trained by ESPnet's trainer."""
+
 import os
 import re
 import subprocess
@@ -91,26 +92,68 @@ def train_small_asr(workdir: Path, data_root: Path, encoder: str, stock: bool) -
     tokens = workdir / "tokens.txt"
     _write_char_tokens(texts, tokens)
     module = "espnet2.bin.asr_train" if stock else "espnet_qieemo.bin.asr_train"
-    common = [sys.executable, "-m", module, "--config", str(SMALL_ASR_CONFIGS[encoder]),
-              "--token_type", "char", "--token_list", str(tokens), "--ngpu", "0",
-              "--num_workers", "0", "--use_tensorboard", "false"]
+    common = [
+        sys.executable,
+        "-m",
+        module,
+        "--config",
+        str(SMALL_ASR_CONFIGS[encoder]),
+        "--token_type",
+        "char",
+        "--token_list",
+        str(tokens),
+        "--ngpu",
+        "0",
+        "--num_workers",
+        "0",
+        "--use_tensorboard",
+        "false",
+    ]
     data = []
     for split in ("train", "valid"):
         d = workdir / "data" / split
-        data += [f"--{split}_data_path_and_name_and_type", f"{d}/wav.scp,speech,sound",
-                 f"--{split}_data_path_and_name_and_type", f"{d}/text,text,text"]
+        data += [
+            f"--{split}_data_path_and_name_and_type",
+            f"{d}/wav.scp,speech,sound",
+            f"--{split}_data_path_and_name_and_type",
+            f"{d}/text,text,text",
+        ]
     stats = workdir / "stats"
-    _run(common + data + ["--collect_stats", "true", "--output_dir", str(stats),
-                          "--train_shape_file", str(workdir / "data/train/wav.scp"),
-                          "--valid_shape_file", str(workdir / "data/valid/wav.scp")],
-         workdir / "stats.log")
+    _run(
+        common
+        + data
+        + [
+            "--collect_stats",
+            "true",
+            "--output_dir",
+            str(stats),
+            "--train_shape_file",
+            str(workdir / "data/train/wav.scp"),
+            "--valid_shape_file",
+            str(workdir / "data/valid/wav.scp"),
+        ],
+        workdir / "stats.log",
+    )
     exp = workdir / "exp"
-    _run(common + data + ["--output_dir", str(exp), "--normalize", "global_mvn",
-                          "--normalize_conf", f"stats_file={stats}/train/feats_stats.npz",
-                          "--train_shape_file", f"{stats}/train/speech_shape",
-                          "--valid_shape_file", f"{stats}/valid/speech_shape",
-                          "--fold_length", "80000"],
-         workdir / "train.log")
+    _run(
+        common
+        + data
+        + [
+            "--output_dir",
+            str(exp),
+            "--normalize",
+            "global_mvn",
+            "--normalize_conf",
+            f"stats_file={stats}/train/feats_stats.npz",
+            "--train_shape_file",
+            f"{stats}/train/speech_shape",
+            "--valid_shape_file",
+            f"{stats}/valid/speech_shape",
+            "--fold_length",
+            "80000",
+        ],
+        workdir / "train.log",
+    )
     return AsrExp(exp, exp / "config.yaml", exp / "valid.acc.best.pth")
 
 

@@ -1,6 +1,8 @@
 """ESPnet's ASR training (``espnet2.bin.asr_train``) with this package's encoders registered."""
-import espnet_qieemo  # noqa: F401  (registers encoder: efficient_conformer)
+
 from espnet2.bin.asr_train import main
+
+import espnet_qieemo  # noqa: F401  (registers encoder: efficient_conformer)
 
 if __name__ == "__main__":
     main()

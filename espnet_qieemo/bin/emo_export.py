@@ -15,6 +15,7 @@ one fixed size plus a length input gives the same probabilities as PyTorch for a
 utterance up to ``max_seconds``. The label order is written beside the model
 (``<model>.labels.json``).
 """
+
 import json
 from pathlib import Path
 from typing import Dict
@@ -72,10 +73,15 @@ def export_onnx(s2e: Speech2Emotion, path: Path, max_seconds: float = 30.0, opse
     inputs = onnx_inputs(torch.randn_like(example), max_frames)
     path = Path(path)
     with atomic_write(path, "wb") as f, torch.no_grad():
-        torch.onnx.export(FeatsToProbs(s2e.model).eval(),
-                          (torch.from_numpy(inputs["feats"]), torch.from_numpy(inputs["feats_lengths"])),
-                          f, input_names=["feats", "feats_lengths"], output_names=["probs"],
-                          opset_version=opset, dynamo=False)
+        torch.onnx.export(
+            FeatsToProbs(s2e.model).eval(),
+            (torch.from_numpy(inputs["feats"]), torch.from_numpy(inputs["feats_lengths"])),
+            f,
+            input_names=["feats", "feats_lengths"],
+            output_names=["probs"],
+            opset_version=opset,
+            dynamo=False,
+        )
     with atomic_write(path.with_suffix(".labels.json")) as f:
         json.dump({"labels": s2e.labels, "fs": s2e.fs, "max_frames": max_frames}, f)
     return path

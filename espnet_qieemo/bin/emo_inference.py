@@ -12,6 +12,7 @@ instead of stopping the run. Output directory, as the recipe expects::
     errors    utt reason           (empty when every file was classified)
     text      utt transcript       (only with --with_text)
 """
+
 import argparse
 import logging
 import multiprocessing
@@ -75,8 +76,14 @@ class Speech2Emotion:
         >>> [r.probs for r in s2e([wav1, wav2, wav3], fs=16000)]
     """
 
-    def __init__(self, train_config: Union[str, Path], model_file: Union[str, Path],
-                 device: str = "cpu", dtype: str = "float32", batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        train_config: Union[str, Path],
+        model_file: Union[str, Path],
+        device: str = "cpu",
+        dtype: str = "float32",
+        batch_size: int = 8,
+    ) -> None:
         with no_nltk_downloads():
             model, train_args = load_emotion_model(train_config, model_file, device)
         self.model = model.to(dtype=getattr(torch, dtype)).eval()
@@ -116,12 +123,14 @@ class Speech2Emotion:
     def check_length(self, wave: np.ndarray) -> np.ndarray:
         """Refuse, in words, audio shorter than the model's frontend and subsampling can take."""
         if len(wave) < self.min_samples:
-            raise audio.AudioError(f"too short: {len(wave) / self.fs:.3f} s of audio, at least "
-                                   f"{self.min_samples / self.fs:.3f} s needed")
+            raise audio.AudioError(
+                f"too short: {len(wave) / self.fs:.3f} s of audio, at least {self.min_samples / self.fs:.3f} s needed"
+            )
         return wave
 
-    def __call__(self, speech: Union[Waveform, Sequence[Waveform]], fs: Optional[int] = None,
-                 with_text: bool = False) -> Union[EmotionResult, List[EmotionResult]]:
+    def __call__(
+        self, speech: Union[Waveform, Sequence[Waveform]], fs: Optional[int] = None, with_text: bool = False
+    ) -> Union[EmotionResult, List[EmotionResult]]:
         """One waveform -> one result; a list -> a list (any mix of lengths, batched internally).
 
         A waveform is (samples,) or (samples, channels) at rate ``fs`` (default: the model's).
@@ -136,7 +145,7 @@ class Speech2Emotion:
                 raise audio.AudioError(f"input {i}: {err}") from None
         results = []
         for start in range(0, len(waves), self.batch_size):
-            results += self.classify_batch(waves[start:start + self.batch_size], with_text)
+            results += self.classify_batch(waves[start : start + self.batch_size], with_text)
         return results[0] if single else results
 
     @torch.no_grad()
@@ -147,7 +156,7 @@ class Speech2Emotion:
         lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
         speech = torch.zeros(len(waves), int(lengths.max()), dtype=self.dtype)
         for i, w in enumerate(waves):
-            speech[i, :len(w)] = torch.from_numpy(w)
+            speech[i, : len(w)] = torch.from_numpy(w)
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         texts: List[Optional[str]] = [None] * len(waves)
         with PaddingGuard(self.model.encoder):
@@ -156,20 +165,23 @@ class Speech2Emotion:
         if with_text:
             texts = self._ctc_greedy(enc, enc_lens)
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return [EmotionResult(self.labels[int(p.argmax())], dict(zip(self.labels, map(float, p))), t)
-                for p, t in zip(probs, texts)]
+        return [
+            EmotionResult(self.labels[int(p.argmax())], dict(zip(self.labels, map(float, p))), t)
+            for p, t in zip(probs, texts)
+        ]
 
     def _ctc_greedy(self, enc: torch.Tensor, enc_lens: torch.Tensor) -> List[str]:
         """Best path of the CTC head: collapse repeats, drop blanks (id 0)."""
         best = self.model.ctc.argmax(enc).cpu()
         texts = []
         for ids, n in zip(best, enc_lens.cpu()):
-            ids = torch.unique_consecutive(ids[:int(n)])
+            ids = torch.unique_consecutive(ids[: int(n)])
             texts.append(detokenize([self.model.token_list[i] for i in ids.tolist() if i != 0]))
         return texts
 
-    def classify_sources(self, sources: Iterable[Source], with_text: bool = False,
-                         progress: Optional[Progress] = None) -> Iterator[Record]:
+    def classify_sources(
+        self, sources: Iterable[Source], with_text: bool = False, progress: Optional[Progress] = None
+    ) -> Iterator[Record]:
         """Load and classify lazily, batch by batch, in input order; bad inputs become error records."""
         pending: List[Tuple[str, Optional[np.ndarray], Optional[str]]] = []
         for key, load in sources:
@@ -303,18 +315,33 @@ def _read_keys(wav_scp: Path, key_file: Optional[str]) -> List[str]:
         return [line.split(maxsplit=1)[0] for line in f if line.strip()]
 
 
-def inference(output_dir: str, data_path_and_name_and_type: Sequence[Tuple[str, str, str]],
-              key_file: Optional[str], train_config: Optional[str], model_file: Optional[str],
-              model_tag: Optional[str], batch_size: int, ngpu: int, nj: int, dtype: str,
-              with_text: bool) -> int:
+def inference(
+    output_dir: str,
+    data_path_and_name_and_type: Sequence[Tuple[str, str, str]],
+    key_file: Optional[str],
+    train_config: Optional[str],
+    model_file: Optional[str],
+    model_tag: Optional[str],
+    batch_size: int,
+    ngpu: int,
+    nj: int,
+    dtype: str,
+    with_text: bool,
+) -> int:
     """Decode a wav.scp into ``output_dir``; returns the number of inputs that failed."""
     speech = [p for p, name, _ in data_path_and_name_and_type if name == "speech"]
     if len(speech) != 1:
         raise ValueError("--data_path_and_name_and_type needs exactly one '<wav.scp>,speech,<type>' entry")
     wav_scp = Path(speech[0])
     keys = _read_keys(wav_scp, key_file)
-    model_args = dict(model_tag=model_tag, train_config=train_config, model_file=model_file,
-                      device="cuda" if ngpu > 0 else "cpu", dtype=dtype, batch_size=batch_size)
+    model_args = dict(
+        model_tag=model_tag,
+        train_config=train_config,
+        model_file=model_file,
+        device="cuda" if ngpu > 0 else "cpu",
+        dtype=dtype,
+        batch_size=batch_size,
+    )
     if nj <= 1:
         s2e = _build(model_args)
         labels = s2e.labels
@@ -337,9 +364,14 @@ def inference(output_dir: str, data_path_and_name_and_type: Sequence[Tuple[str, 
 
 def get_parser() -> config_argparse.ArgumentParser:
     parser = config_argparse.ArgumentParser(
-        description="Emotion inference", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--log_level", type=lambda x: x.upper(), default="INFO",
-                        choices=("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET"))
+        description="Emotion inference", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--log_level",
+        type=lambda x: x.upper(),
+        default="INFO",
+        choices=("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET"),
+    )
     parser.add_argument("--output_dir", type=str, required=True)
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU; >0: the first GPU")
     parser.add_argument("--nj", type=int, default=1, help="parallel worker processes (each loads the model)")
@@ -350,15 +382,15 @@ def get_parser() -> config_argparse.ArgumentParser:
     parser.add_argument("--train_config", type=str_or_none, help="config.yaml of emo_train")
     parser.add_argument("--model_file", type=str_or_none, help="model .pth of emo_train")
     parser.add_argument("--model_tag", type=str_or_none, help="zip written by emo_pack (instead of config + model)")
-    parser.add_argument("--with_text", type=str2bool, default=False,
-                        help="also write the CTC transcript (models with ASR heads)")
+    parser.add_argument(
+        "--with_text", type=str2bool, default=False, help="also write the CTC transcript (models with ASR heads)"
+    )
     return parser
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     if not args.model_tag and not (args.train_config and args.model_file):
         sys.exit("emo_inference: give --model_tag <packed.zip>, or --train_config and --model_file")
     kwargs = vars(args)

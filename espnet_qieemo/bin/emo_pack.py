@@ -6,6 +6,7 @@ holding absolute paths would still point at the training machine. Here every fil
 first staged under ``exp/emo/`` and the config rewritten to the staged names, so the
 zip unpacks anywhere (``Speech2Emotion.from_pretrained`` does that).
 """
+
 import argparse
 import os
 import shutil
@@ -54,8 +55,7 @@ def _stage_names(files: Sequence[Path]) -> Dict[Path, str]:
     return names
 
 
-def pack_emotion_model(train_config: Path, model_file: Path, outpath: Path,
-                       options: Sequence[Path] = ()) -> Path:
+def pack_emotion_model(train_config: Path, model_file: Path, outpath: Path, options: Sequence[Path] = ()) -> Path:
     """Write the zip atomically and return its path."""
     for f in (train_config, model_file, *options):
         if not Path(f).is_file():
@@ -80,9 +80,12 @@ def pack_emotion_model(train_config: Path, model_file: Path, outpath: Path,
         cwd = os.getcwd()
         os.chdir(stage)  # pack() names archive members relative to the current directory
         try:
-            pack(files={"model_file": renames[model_file.resolve()]},
-                 yaml_files={"train_config": str(staged_config)},
-                 option=[renames[o] for o in extra], outpath=str(tmp_zip))
+            pack(
+                files={"model_file": renames[model_file.resolve()]},
+                yaml_files={"train_config": str(staged_config)},
+                option=[renames[o] for o in extra],
+                outpath=str(tmp_zip),
+            )
         finally:
             os.chdir(cwd)
         os.replace(tmp_zip, outpath)
@@ -93,8 +96,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train_config", type=Path, required=True, help="config.yaml of emo_train")
     parser.add_argument("--model_file", type=Path, required=True, help="e.g. valid.acc.best.pth")
-    parser.add_argument("--option", type=Path, action="append", default=[],
-                        help="extra file to include (repeatable); the config's stats_file/bpemodel are added anyway")
+    parser.add_argument(
+        "--option",
+        type=Path,
+        action="append",
+        default=[],
+        help="extra file to include (repeatable); the config's stats_file/bpemodel are added anyway",
+    )
     parser.add_argument("--outpath", type=Path, required=True, help="output .zip")
     return parser
 

@@ -7,6 +7,7 @@ Example::
         --train_data_path_and_name_and_type dump/train/wav.scp,speech,sound \
         --train_data_path_and_name_and_type dump/train/emotion,emotion,text ...
 """
+
 from typing import List, Optional
 
 from espnet_qieemo.tasks.emotion import EmotionTask

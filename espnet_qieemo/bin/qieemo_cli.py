@@ -12,6 +12,7 @@ speech, neu / hap / ang / sad: read its README before trusting it on other speec
 with its ``error`` and the exit status is 1. Progress goes to stderr, records to stdout
 (or ``--output``, written atomically).
 """
+
 import argparse
 import csv
 import json
@@ -69,8 +70,9 @@ def open_output(path: Optional[Path]) -> Iterator[IO]:
 
 # The shipped default model, next to the demo recipe that trained it (editable installs and
 # clones; a wheel install names its model with --model or $QIEEMO_MODEL).
-SHIPPED_MODEL = (Path(__file__).resolve().parents[2] / "egs2" / "emodb_qieemo" / "emo1" / "pretrained"
-                 / "emo_qieemo_emodb4.zip")
+SHIPPED_MODEL = (
+    Path(__file__).resolve().parents[2] / "egs2" / "emodb_qieemo" / "emo1" / "pretrained" / "emo_qieemo_emodb4.zip"
+)
 
 
 def default_model() -> Path:
@@ -86,8 +88,9 @@ def default_model() -> Path:
 def _model(args: argparse.Namespace) -> "Speech2Emotion":
     from espnet_qieemo.bin.emo_inference import Speech2Emotion
 
-    return Speech2Emotion.from_pretrained(args.model or default_model(), device=args.device,
-                                          batch_size=getattr(args, "batch_size", 8))
+    return Speech2Emotion.from_pretrained(
+        args.model or default_model(), device=args.device, batch_size=getattr(args, "batch_size", 8)
+    )
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -99,8 +102,9 @@ def predict(args: argparse.Namespace) -> int:
         print("qieemo predict: no audio files found in the given inputs", file=sys.stderr)
         return 1
     failed = 0
-    records = s2e.classify_sources(s2e.file_sources(files, args.max_seconds), args.with_text,
-                                   Progress(len(files), "files"))
+    records = s2e.classify_sources(
+        s2e.file_sources(files, args.max_seconds), args.with_text, Progress(len(files), "files")
+    )
     with open_output(args.output) as out:
         writer = RecordWriter(out, args.format, s2e.labels, ["file"], args.with_text)
         for record in records:
@@ -125,8 +129,9 @@ def timeline(args: argparse.Namespace) -> int:
     if not segments:
         print(f"qieemo timeline: {args.audio}: no speech found", file=sys.stderr)
         return 1
-    records = s2e.classify_sources(s2e.segment_sources(args.audio, segments), args.with_text,
-                                   Progress(len(segments), "segments"))
+    records = s2e.classify_sources(
+        s2e.segment_sources(args.audio, segments), args.with_text, Progress(len(segments), "segments")
+    )
     classified = 0
     with open_output(args.output) as out:
         writer = RecordWriter(out, args.format, s2e.labels, ["start", "end"], args.with_text)
@@ -145,9 +150,14 @@ def export(args: argparse.Namespace) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "-m", type=Path, default=None,
-                        help="packed model (zip from espnet_qieemo.bin.emo_pack); default: $QIEEMO_MODEL, else "
-                        "the shipped 4-class EmoDB model")
+    parser.add_argument(
+        "--model",
+        "-m",
+        type=Path,
+        default=None,
+        help="packed model (zip from espnet_qieemo.bin.emo_pack); default: $QIEEMO_MODEL, else "
+        "the shipped 4-class EmoDB model",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
 
 
@@ -155,8 +165,9 @@ def _records_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     parser.add_argument("--output", "-o", type=Path, help="write records here instead of stdout")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--with-text", action="store_true",
-                        help="add the transcript from the same encoder pass (models with ASR heads)")
+    parser.add_argument(
+        "--with-text", action="store_true", help="add the transcript from the same encoder pass (models with ASR heads)"
+    )
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -165,8 +176,9 @@ def get_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="one record per audio file")
     _common(p)
     p.add_argument("inputs", nargs="+", help="audio files or directories (searched recursively)")
-    p.add_argument("--max-seconds", type=float, default=120.0,
-                   help="refuse longer files (classify them with `qieemo timeline`)")
+    p.add_argument(
+        "--max-seconds", type=float, default=120.0, help="refuse longer files (classify them with `qieemo timeline`)"
+    )
     _records_options(p)
     p.set_defaults(func=predict)
     t = sub.add_parser("timeline", help="(start, end, label, probabilities) per speech segment of a long file")
@@ -179,8 +191,9 @@ def get_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="ONNX: features -> class probabilities, classifier head included")
     _common(e)
     e.add_argument("onnx", type=Path)
-    e.add_argument("--max-seconds", type=float, default=30.0,
-                   help="longest utterance the graph takes (its fixed input size)")
+    e.add_argument(
+        "--max-seconds", type=float, default=30.0, help="longest utterance the graph takes (its fixed input size)"
+    )
     e.add_argument("--opset", type=int, default=17)
     e.set_defaults(func=export)
     return parser

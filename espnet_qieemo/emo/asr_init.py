@@ -6,6 +6,7 @@ The source is an experiment directory (``config.yaml`` + a ``.pth``), a ``config
 emotion config, so the shapes match and the emotion experiment's ``config.yaml`` is complete
 without the ASR files; the weights are then copied into the emotion model.
 """
+
 import inspect
 import logging
 import shutil
@@ -37,9 +38,7 @@ class AsrCheckpoint:
     model_file: Path
 
 
-def locate_asr_checkpoint(
-    asr_init: str, asr_model_file: Optional[str], unpack_dir: Path
-) -> AsrCheckpoint:
+def locate_asr_checkpoint(asr_init: str, asr_model_file: Optional[str], unpack_dir: Path) -> AsrCheckpoint:
     """Find the ASR config and weights for ``--asr_init`` (dir, config.yaml or packed zip)."""
     source = Path(asr_init)
     if source.is_dir():
@@ -91,9 +90,7 @@ def _default_of(cls: Optional[type], key: str) -> Any:
     return inspect.Parameter.empty if param is None else param.default
 
 
-def config_mismatches(
-    args: Namespace, asr_config: Dict[str, Any], classes: Dict[str, Dict[str, type]]
-) -> List[str]:
+def config_mismatches(args: Namespace, asr_config: Dict[str, Any], classes: Dict[str, Dict[str, type]]) -> List[str]:
     """Keys the emotion config sets to something other than the ASR config.
 
     Only what the emotion config states is compared: a type left unset (None) or a conf
@@ -131,8 +128,7 @@ def apply_asr_config(
     if diffs:
         raise ValueError(
             f"the emotion config disagrees with the ASR model {ckpt.config_file} it is "
-            "initialised from (remove these from the emotion config, or fix them):\n  "
-            + "\n  ".join(diffs)
+            "initialised from (remove these from the emotion config, or fix them):\n  " + "\n  ".join(diffs)
         )
     for key in ("preencoder", "postencoder"):
         if ckpt.config.get(key) is not None:
@@ -154,12 +150,13 @@ def _copy_stats(config_file: Path, stats_file: str, output_dir: Path) -> Path:
     levels above ``exp/<asr_exp>/config.yaml``.
     """
     path = Path(stats_file)
-    candidates = [path] if path.is_absolute() else [path, config_file.parent.parent.parent / path, config_file.parent / path]
+    candidates = (
+        [path] if path.is_absolute() else [path, config_file.parent.parent.parent / path, config_file.parent / path]
+    )
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         raise FileNotFoundError(
-            f"{config_file}: normalize_conf.stats_file {stats_file} not found "
-            f"(tried {[str(p) for p in candidates]})"
+            f"{config_file}: normalize_conf.stats_file {stats_file} not found (tried {[str(p) for p in candidates]})"
         )
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / STATS_NAME

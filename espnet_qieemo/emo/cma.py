@@ -18,6 +18,7 @@ implementation must let E through somewhere; the other forms are ways of doing t
 - ``multihead``: the two steps per head, an output projection W_O, then as ``residual``;
 - ``gated``: g = sigmoid(W_g [P E ; O]), output g * O + (1 - g) * P E, then LayerNorm.
 """
+
 import math
 from typing import Optional, Tuple
 
@@ -29,9 +30,7 @@ from espnet_qieemo.utils.masks import valid_mask
 FORMS = ("literal", "residual", "concat", "multihead", "gated")
 
 
-def masked_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor
-) -> torch.Tensor:
+def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v with keys outside ``key_mask`` (B, Tk) given no weight."""
     invalid = ~key_mask.unsqueeze(1)
     contexts = []

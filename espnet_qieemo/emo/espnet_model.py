@@ -1,15 +1,15 @@
 """ESPnetEmotionModel: an ASR encoder's blocks -> fusion (MMF) -> CMA -> pooling -> classes."""
+
 from contextlib import nullcontext
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from typeguard import typechecked
-
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.layers.abs_normalize import AbsNormalize
 from espnet2.train.abs_espnet_model import AbsESPnetModel
+from typeguard import typechecked
 
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutput, BlockOutputCollector
 from espnet_qieemo.emo.cma import CrossModalAttention
@@ -72,8 +72,7 @@ class ESPnetEmotionModel(AbsESPnetModel):
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
         if class_weights is not None and len(class_weights) != len(self.labels):
             raise ValueError(
-                f"class_weights has {len(class_weights)} values but there are "
-                f"{len(self.labels)} labels {self.labels}"
+                f"class_weights has {len(class_weights)} values but there are {len(self.labels)} labels {self.labels}"
             )
         weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
         self.register_buffer("class_weights", weights, persistent=False)
@@ -92,9 +91,7 @@ class ESPnetEmotionModel(AbsESPnetModel):
                 head.requires_grad_(False)
 
     # ---- encoding -------------------------------------------------------------------
-    def _extract_feats(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _extract_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Frontend features, computed utterance by utterance.
 
         An STFT frontend pads the signal's end by reflection; inside a zero-padded batch the
@@ -140,9 +137,7 @@ class ESPnetEmotionModel(AbsESPnetModel):
             enc_out = enc_out[0]
         return enc_out, enc_lens, collector.outputs
 
-    def classify_blocks(
-        self, enc_out: torch.Tensor, enc_lens: torch.Tensor, blocks: List[BlockOutput]
-    ) -> torch.Tensor:
+    def classify_blocks(self, enc_out: torch.Tensor, enc_lens: torch.Tensor, blocks: List[BlockOutput]) -> torch.Tensor:
         """Fusion -> (CMA) -> pooling -> logits (B, num_classes)."""
         emo, emo_lens = self.fusion(blocks)
         if self.attention is not None:
@@ -173,8 +168,6 @@ class ESPnetEmotionModel(AbsESPnetModel):
         batch_size = torch.tensor(speech.size(0), device=loss.device)
         return loss, stats, batch_size
 
-    def collect_feats(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
-    ) -> Dict[str, torch.Tensor]:
+    def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
         feats, feats_lengths = self._extract_feats(speech, speech_lengths)
         return {"feats": feats, "feats_lengths": feats_lengths}

@@ -2,6 +2,7 @@
 
 Numpy only, so scoring scripts can use it without importing torch or ESPnet.
 """
+
 from typing import Dict, Sequence
 
 import numpy as np

@@ -5,6 +5,7 @@
 All of them take the block outputs recorded by ``BlockOutputCollector`` and work at the frame
 rate of the encoder's last block.
 """
+
 from abc import ABC, abstractmethod
 from typing import List, Tuple
 
@@ -64,9 +65,7 @@ class AbsFusion(torch.nn.Module, ABC):
 
     def forward(self, blocks: List[BlockOutput]) -> Tuple[torch.Tensor, torch.Tensor]:
         if len(blocks) < self.num_blocks:
-            raise ValueError(
-                f"{type(self).__name__} needs {self.num_blocks} block outputs, got {len(blocks)}"
-            )
+            raise ValueError(f"{type(self).__name__} needs {self.num_blocks} block outputs, got {len(blocks)}")
         chosen, last = blocks[-self.num_blocks :], blocks[-1]
         stacked = torch.stack([align_to_rate(b, last) for b in chosen], dim=1)
         fused = self.fuse(stacked)
@@ -135,9 +134,7 @@ class MultiBlockFusion(_BlockWeights):
         super().__init__(input_size, num_encoder_blocks, num_blocks)
         if kernel_size % 2 != 1:
             raise ValueError(f"MMF kernel_size must be odd to keep the length, got {kernel_size}")
-        self.conv = torch.nn.Conv2d(
-            num_blocks, conv_channels, kernel_size, padding=kernel_size // 2
-        )
+        self.conv = torch.nn.Conv2d(num_blocks, conv_channels, kernel_size, padding=kernel_size // 2)
         self.proj = torch.nn.Linear(conv_channels * input_size, output_size)
         self.norm = torch.nn.LayerNorm(output_size)
         self.dropout = torch.nn.Dropout(dropout_rate)

@@ -1,4 +1,5 @@
 """Utterance-level pooling and the emotion classifier head (256-dim linear layers, paper III.B)."""
+
 import torch
 
 from espnet_qieemo.utils.masks import masked_mean

@@ -1,4 +1,5 @@
 """Data preprocessing for the emotion task: label names -> class indices, audio as float32."""
+
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -35,13 +36,17 @@ def balanced_class_weights(emotion_file: Union[str, Path], labels: Sequence[str]
         if len(parts) != 2:
             raise ValueError(f"{emotion_file}:{lineno}: expected '<utt_id> <label>', got {line!r}")
         if parts[1] not in counts:
-            raise ValueError(f"{emotion_file}:{lineno}: utterance {parts[0]!r}: emotion label {parts[1]!r} is not in "
-                             f"the label list {list(labels)}")
+            raise ValueError(
+                f"{emotion_file}:{lineno}: utterance {parts[0]!r}: emotion label {parts[1]!r} is not in "
+                f"the label list {list(labels)}"
+            )
         counts[parts[1]] += 1
     empty = [label for label, n in counts.items() if n == 0]
     if empty:
-        raise ValueError(f"{emotion_file}: no training utterance of class(es) {empty}; class_weights: balanced "
-                         "needs every class in the training data")
+        raise ValueError(
+            f"{emotion_file}: no training utterance of class(es) {empty}; class_weights: balanced "
+            "needs every class in the training data"
+        )
     total = sum(counts.values())
     return [round(total / (len(counts) * counts[label]), 6) for label in labels]
 
@@ -73,9 +78,7 @@ class EmotionPreprocessor:
             )
         return self.index[label]
 
-    def __call__(
-        self, uid: str, data: Dict[str, Union[str, np.ndarray]]
-    ) -> Dict[str, np.ndarray]:
+    def __call__(self, uid: str, data: Dict[str, Union[str, np.ndarray]]) -> Dict[str, np.ndarray]:
         out = dict(data)
         if self.speech_name in out:
             out[self.speech_name] = np.asarray(out[self.speech_name], dtype=np.float32)

@@ -4,10 +4,10 @@ UA is not a mean of per-batch values: the model counts a confusion matrix over t
 epoch and the trainer registers the recall mean once at the end, so
 ``--best_model_criterion valid ua max`` selects on the real validation UA.
 """
+
 from typing import Callable, Iterable, Optional, Sequence
 
 import torch
-
 from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import SubReporter
 from espnet2.train.trainer import Trainer, TrainerOptions
@@ -59,9 +59,16 @@ class EmotionTrainer(Trainer):
         distributed_option: DistributedOption,
     ) -> bool:
         return cls._with_ua(
-            super().train_one_epoch, model, reporter, distributed_option,
-            iterator=iterator, optimizers=optimizers, schedulers=schedulers, scaler=scaler,
-            summary_writer=summary_writer, options=options,
+            super().train_one_epoch,
+            model,
+            reporter,
+            distributed_option,
+            iterator=iterator,
+            optimizers=optimizers,
+            schedulers=schedulers,
+            scaler=scaler,
+            summary_writer=summary_writer,
+            options=options,
         )
 
     @classmethod
@@ -74,6 +81,10 @@ class EmotionTrainer(Trainer):
         distributed_option: DistributedOption,
     ) -> None:
         return cls._with_ua(
-            super().validate_one_epoch, model, reporter, distributed_option,
-            iterator=iterator, options=options,
+            super().validate_one_epoch,
+            model,
+            reporter,
+            distributed_option,
+            iterator=iterator,
+            options=options,
         )

@@ -5,6 +5,7 @@ normalisation and encoder are the ASR task's own classes (plus ``efficient_confo
 any ESPnet ASR backbone can be swapped in without code changes; ``fusion`` and
 ``attention`` select the paper's MMF/CMA or their ablations.
 """
+
 import argparse
 import logging
 from pathlib import Path
@@ -57,30 +58,33 @@ from espnet_qieemo.tasks.emotion_builder import (
 frontend_choices = ClassChoices(
     "frontend", classes=asr_task.frontend_choices.classes, type_check=AbsFrontend, default=None
 )
-specaug_choices = ClassChoices(
-    "specaug", classes=asr_task.specaug_choices.classes, type_check=AbsSpecAug, default=None
-)
+specaug_choices = ClassChoices("specaug", classes=asr_task.specaug_choices.classes, type_check=AbsSpecAug, default=None)
 normalize_choices = ClassChoices(
     "normalize", classes=asr_task.normalize_choices.classes, type_check=AbsNormalize, default=None
 )
-encoder_choices = ClassChoices(
-    "encoder", classes=asr_task.encoder_choices.classes, type_check=AbsEncoder, default=None
-)
+encoder_choices = ClassChoices("encoder", classes=asr_task.encoder_choices.classes, type_check=AbsEncoder, default=None)
 fusion_choices = ClassChoices(
     "fusion",
     classes=FUSION_CLASSES,
     type_check=AbsFusion,
     default="mmf",
 )
-attention_choices = ClassChoices(
-    "attention", classes=ATTENTION_CLASSES, default="cma", optional=True
-)
-model_choices = ClassChoices(
-    "model", classes=MODEL_CLASSES, type_check=ESPnetEmotionModel, default="espnet"
-)
+attention_choices = ClassChoices("attention", classes=ATTENTION_CLASSES, default="cma", optional=True)
+model_choices = ClassChoices("model", classes=MODEL_CLASSES, type_check=ESPnetEmotionModel, default="espnet")
 BACKBONE_CHOICES = {"frontend": frontend_choices, "normalize": normalize_choices, "encoder": encoder_choices}
-CHOICES = {c.name: c for c in (frontend_choices, specaug_choices, normalize_choices, encoder_choices,
-                               fusion_choices, attention_choices, model_choices, asr_task.decoder_choices)}
+CHOICES = {
+    c.name: c
+    for c in (
+        frontend_choices,
+        specaug_choices,
+        normalize_choices,
+        encoder_choices,
+        fusion_choices,
+        attention_choices,
+        model_choices,
+        asr_task.decoder_choices,
+    )
+}
 
 
 def registry_lookup(group: str, name: str) -> type:
@@ -111,11 +115,14 @@ def resolve_class_weights(args: argparse.Namespace, labels: List[str]) -> None:
     """
     if args.model_conf.get("class_weights") != "balanced":
         return
-    files = [path for path, name, _ in (getattr(args, "train_data_path_and_name_and_type", None) or [])
-             if name == "emotion"]
+    files = [
+        path for path, name, _ in (getattr(args, "train_data_path_and_name_and_type", None) or []) if name == "emotion"
+    ]
     if not files:  # a model built outside training (inspection, export): no counts, no weights
-        logging.warning("model_conf.class_weights: balanced without training data "
-                        "(--train_data_path_and_name_and_type <dir>/emotion,emotion,text): unweighted loss")
+        logging.warning(
+            "model_conf.class_weights: balanced without training data "
+            "(--train_data_path_and_name_and_type <dir>/emotion,emotion,text): unweighted loss"
+        )
         args.model_conf["class_weights"] = None
         return
     args.model_conf["class_weights"] = balanced_class_weights(files[0], labels)
@@ -138,38 +145,75 @@ class EmotionTask(AbsTask):
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(description="Task related")
-        group.add_argument("--label_list", type=str_or_none, default=None,
-                           help="File with one emotion label per line; fixes the class order")
-        group.add_argument("--labels", type=str, nargs="+", default=None,
-                           help="The emotion labels inline (filled from --label_list)")
-        group.add_argument("--asr_init", type=str_or_none, default=None,
-                           help="ESPnet ASR exp dir, its config.yaml, or an espnet2.bin.pack zip: "
-                           "frontend, normalisation and encoder (config and weights) come from it")
-        group.add_argument("--asr_model_file", type=str_or_none, default=None,
-                           help="The .pth to use with --asr_init (default: chosen in the exp dir)")
-        group.add_argument("--keep_asr_heads", type=str2bool, default=False,
-                           help="Also copy the ASR CTC + decoder (frozen) for transcripts")
-        group.add_argument("--asr_heads", action=NestedDictAction, default=None,
-                           help="Config of the kept ASR heads (filled by --keep_asr_heads)")
-        group.add_argument("--input_size", type=int_or_none, default=None,
-                           help="Feature dimension when the data loader gives features (no frontend)")
-        group.add_argument("--encoder_lr_scale", type=float, default=1.0,
-                           help="Learning rate of the frontend/encoder relative to the new modules")
-        group.add_argument("--classifier_conf", action=NestedDictAction, default=dict(),
-                           help="Keyword arguments of the classifier head (hidden_size, dropout_rate)")
-        group.add_argument("--init", type=lambda x: str_or_none(x.lower()), default=None,
-                           help="Initialisation of the model before --asr_init weights are copied",
-                           choices=["chainer", "xavier_uniform", "xavier_normal",
-                                    "kaiming_uniform", "kaiming_normal", None])
+        group.add_argument(
+            "--label_list",
+            type=str_or_none,
+            default=None,
+            help="File with one emotion label per line; fixes the class order",
+        )
+        group.add_argument(
+            "--labels", type=str, nargs="+", default=None, help="The emotion labels inline (filled from --label_list)"
+        )
+        group.add_argument(
+            "--asr_init",
+            type=str_or_none,
+            default=None,
+            help="ESPnet ASR exp dir, its config.yaml, or an espnet2.bin.pack zip: "
+            "frontend, normalisation and encoder (config and weights) come from it",
+        )
+        group.add_argument(
+            "--asr_model_file",
+            type=str_or_none,
+            default=None,
+            help="The .pth to use with --asr_init (default: chosen in the exp dir)",
+        )
+        group.add_argument(
+            "--keep_asr_heads",
+            type=str2bool,
+            default=False,
+            help="Also copy the ASR CTC + decoder (frozen) for transcripts",
+        )
+        group.add_argument(
+            "--asr_heads",
+            action=NestedDictAction,
+            default=None,
+            help="Config of the kept ASR heads (filled by --keep_asr_heads)",
+        )
+        group.add_argument(
+            "--input_size",
+            type=int_or_none,
+            default=None,
+            help="Feature dimension when the data loader gives features (no frontend)",
+        )
+        group.add_argument(
+            "--encoder_lr_scale",
+            type=float,
+            default=1.0,
+            help="Learning rate of the frontend/encoder relative to the new modules",
+        )
+        group.add_argument(
+            "--classifier_conf",
+            action=NestedDictAction,
+            default=dict(),
+            help="Keyword arguments of the classifier head (hidden_size, dropout_rate)",
+        )
+        group.add_argument(
+            "--init",
+            type=lambda x: str_or_none(x.lower()),
+            default=None,
+            help="Initialisation of the model before --asr_init weights are copied",
+            choices=["chainer", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", None],
+        )
         group = parser.add_argument_group(description="Preprocess related")
-        group.add_argument("--use_preprocessor", type=str2bool, default=True,
-                           help="Map emotion label names to indices")
+        group.add_argument("--use_preprocessor", type=str2bool, default=True, help="Map emotion label names to indices")
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
 
     @classmethod
     @typechecked
-    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+    def build_collate_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Callable[
         [Collection[Tuple[str, Dict[str, np.ndarray]]]],
         Tuple[List[str], Dict[str, torch.Tensor]],
     ]:
@@ -197,9 +241,7 @@ class EmotionTask(AbsTask):
         resolve_class_weights(args, labels)
         ckpt = None
         if args.asr_init is not None:
-            ckpt = locate_asr_checkpoint(
-                args.asr_init, args.asr_model_file, Path(args.output_dir) / "asr_init"
-            )
+            ckpt = locate_asr_checkpoint(args.asr_init, args.asr_model_file, Path(args.output_dir) / "asr_init")
             classes = {name: choices.classes for name, choices in BACKBONE_CHOICES.items()}
             apply_asr_config(args, ckpt, Path(args.output_dir), classes, args.keep_asr_heads)
             logging.info(f"Backbone config taken from {ckpt.config_file}")
@@ -217,9 +259,7 @@ class EmotionTask(AbsTask):
         return model
 
     @classmethod
-    def build_optimizers(
-        cls, args: argparse.Namespace, model: torch.nn.Module
-    ) -> List[torch.optim.Optimizer]:
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
         """One optimizer; the pretrained frontend/encoder get ``lr * encoder_lr_scale``."""
         if args.encoder_lr_scale == 1.0:
             return super().build_optimizers(args, model)

@@ -7,6 +7,7 @@ few classes, so ``load_emotion_model`` imports just those when they are common b
 parts (``BACKBONE_MODULES``, checked against ESPnet's registries by a test) and hands
 anything else to ``EmotionTask.build_model_from_file``.
 """
+
 import argparse
 import importlib
 from contextlib import contextmanager
@@ -87,8 +88,14 @@ def build_emotion_model(args: argparse.Namespace, lookup: ClassLookup) -> ESPnet
         input_size=(attention or fusion).output_size(), num_classes=len(args.labels), **args.classifier_conf
     )
     model = lookup("model", args.model)(
-        labels=args.labels, frontend=frontend, specaug=specaug, normalize=normalize,
-        encoder=encoder, fusion=fusion, attention=attention, classifier=classifier,
+        labels=args.labels,
+        frontend=frontend,
+        specaug=specaug,
+        normalize=normalize,
+        encoder=encoder,
+        fusion=fusion,
+        attention=attention,
+        classifier=classifier,
         **args.model_conf,
     )
     if args.asr_heads is not None:
@@ -128,8 +135,12 @@ def _build_asr_heads(
 def _finished(args: argparse.Namespace) -> bool:
     """A trained model's config: labels inline, weights as numbers, nothing left to fetch."""
     weights = (getattr(args, "model_conf", None) or {}).get("class_weights")
-    return (isinstance(getattr(args, "labels", None), list) and getattr(args, "label_list", None) is None
-            and getattr(args, "asr_init", None) is None and not isinstance(weights, str))
+    return (
+        isinstance(getattr(args, "labels", None), list)
+        and getattr(args, "label_list", None) is None
+        and getattr(args, "asr_init", None) is None
+        and not isinstance(weights, str)
+    )
 
 
 def _placeholder_mel(sr: float, n_fft: int, n_mels: int, **_) -> np.ndarray:

@@ -5,6 +5,7 @@ everything that reaches a model passes through :func:`prepare`: down-mix, resamp
 and reject signals a model cannot say anything meaningful about (empty, NaN, silent)
 with an :class:`AudioError` that states why.
 """
+
 import struct
 from pathlib import Path
 from typing import Iterator, Optional, Tuple, Union
@@ -16,8 +17,19 @@ TARGET_FS = 16000
 # Peak below -80 dBFS: nothing a microphone picked up is that quiet, so treat it as silence.
 SILENCE_PEAK = 1e-4
 AUDIO_SUFFIXES = {
-    ".wav", ".flac", ".ogg", ".mp3", ".sph", ".nist", ".aiff", ".aif", ".au", ".w64",
-    ".rf64", ".caf", ".opus",
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".mp3",
+    ".sph",
+    ".nist",
+    ".aiff",
+    ".aif",
+    ".au",
+    ".w64",
+    ".rf64",
+    ".caf",
+    ".opus",
 }
 
 
@@ -104,8 +116,9 @@ def read(path: Union[str, Path]) -> Tuple[np.ndarray, int]:
         raise _open_error(path, err) from None
     shortfall = wav_shortfall(path)
     if shortfall is not None:
-        raise AudioError(f"truncated WAV file: its header announces {shortfall[0]} bytes of audio, "
-                         f"the file holds {shortfall[1]}")
+        raise AudioError(
+            f"truncated WAV file: its header announces {shortfall[0]} bytes of audio, the file holds {shortfall[1]}"
+        )
     return signal, int(fs)
 
 

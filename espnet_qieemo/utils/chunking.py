@@ -6,6 +6,7 @@ at most ``SCORE_BUDGET`` score elements per chunk alive; the result is the same 
 every row's softmax only reads its own row. Short inputs fit in a single chunk and take
 exactly the unchunked path.
 """
+
 from typing import List
 
 SCORE_BUDGET = 1 << 24  # elements (64 MiB in fp32) per chunk; read at call time

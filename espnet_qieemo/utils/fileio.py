@@ -1,4 +1,5 @@
 """Write outputs so that a crash or a kill never leaves a half-written file behind."""
+
 import os
 import tempfile
 from contextlib import contextmanager

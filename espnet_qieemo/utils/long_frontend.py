@@ -7,6 +7,7 @@ so the frames of a chunk computed from a slice of audio that covers their window
 the frames of the whole recording; chunks of ``sqrt(SCORE_BUDGET)`` frames keep that
 matrix at SCORE_BUDGET elements.
 """
+
 import math
 from typing import Tuple
 

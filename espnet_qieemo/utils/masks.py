@@ -4,6 +4,7 @@ ESPnet's ``make_pad_mask`` (traceable path) builds a (T+1) x (T+1) matrix to pic
 from: 3.6 GB of bools for 10 minutes of 10 ms frames. Comparing a range with the lengths
 gives the same mask in O(B x T).
 """
+
 import torch
 
 

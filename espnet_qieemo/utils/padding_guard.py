@@ -13,6 +13,7 @@ mask, which in a padded batch counts up to two frames more than the utterance ge
 (those frames are computed from padding). The guard replaces that mask by the lengths the
 subsampling gives the utterance on its own.
 """
+
 from typing import Dict, List, Optional
 
 import torch
@@ -50,7 +51,12 @@ class PaddingGuard:
 
     def _fix_subsampled_mask(self, module, args, output):
         in_mask = args[1] if len(args) > 1 else None
-        if self._measuring or not isinstance(in_mask, torch.Tensor) or not isinstance(output, tuple) or len(output) != 2:
+        if (
+            self._measuring
+            or not isinstance(in_mask, torch.Tensor)
+            or not isinstance(output, tuple)
+            or len(output) != 2
+        ):
             return None  # called without a mask: the encoder derives lengths itself
         xs, mask = output
         in_lens = in_mask[:, -1, :].sum(-1).tolist()

@@ -1,4 +1,5 @@
 """Progress on stderr for long runs, throttled so that logs stay readable."""
+
 import sys
 import time
 from typing import IO, Optional
@@ -7,8 +8,9 @@ from typing import IO, Optional
 class Progress:
     """``update(n)`` after each unit of work; prints at most every ``interval`` seconds."""
 
-    def __init__(self, total: Optional[int], what: str = "files", interval: float = 2.0,
-                 stream: Optional[IO] = None) -> None:
+    def __init__(
+        self, total: Optional[int], what: str = "files", interval: float = 2.0, stream: Optional[IO] = None
+    ) -> None:
         self.total, self.what, self.interval, self.stream = total, what, interval, stream
         self.done = 0
         self.start = self._last = time.monotonic()
@@ -22,5 +24,8 @@ class Progress:
 
     def _print(self, now: float) -> None:
         of = f"/{self.total}" if self.total is not None else ""
-        print(f"[qieemo] {self.done}{of} {self.what} ({now - self.start:.1f} s)",
-              file=self.stream or sys.stderr, flush=True)
+        print(
+            f"[qieemo] {self.done}{of} {self.what} ({now - self.start:.1f} s)",
+            file=self.stream or sys.stderr,
+            flush=True,
+        )

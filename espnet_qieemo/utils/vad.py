@@ -5,6 +5,7 @@ pauses (energy-based voice activity) or into fixed overlapping windows. The ener
 track is computed block by block from a stream, so a 30-minute file is never held in
 memory; only the per-frame energies (100 per second) are.
 """
+
 from dataclasses import dataclass
 from typing import Iterable, List, Optional
 

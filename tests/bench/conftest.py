@@ -1,4 +1,5 @@
 """Import the bench scripts' modules: ``bench/`` is a folder of scripts, not a package."""
+
 import sys
 from pathlib import Path
 

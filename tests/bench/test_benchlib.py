@@ -1,11 +1,11 @@
 """The measurement helpers behind bench/RESULTS.md: MAC counts, RTF arithmetic, memory cap."""
+
 import argparse
 import sys
 
+import benchlib
 import pytest
 import torch
-
-import benchlib
 
 
 def test_macs_of_linear_match_hand_count():

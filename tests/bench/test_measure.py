@@ -1,4 +1,5 @@
 """bench/measure.py on the real paper-size Qieemo model built by EmotionTask."""
+
 import sys
 
 import benchlib

@@ -1,4 +1,5 @@
 """run_all.py: which options reach a script, and how its stdout becomes a section."""
+
 import run_all
 
 

@@ -1,4 +1,5 @@
 """A small emotion model trained by ``emo_train`` (1 epoch, a few EmoDB files), packed once."""
+
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -50,16 +51,49 @@ def emo_model(asr_exp, data_root, tmp_path_factory) -> EmoModel:
     write_emodb_dir(wav_dir, VALID_SPEAKERS, work / "valid")
     (work / "labels").write_text("\n".join(EMOTIONS.values()) + "\n")
     exp = work / "exp"
-    cmd = [sys.executable, "-m", "espnet_qieemo.bin.emo_train", "--asr_init", str(asr.dir),
-           "--keep_asr_heads", "true", "--label_list", str(work / "labels"), "--output_dir", str(exp),
-           "--ngpu", "0", "--num_workers", "0", "--use_tensorboard", "false", "--max_epoch", "1",
-           "--batch_type", "unsorted", "--batch_size", "8", "--optim", "adam", "--optim_conf", "lr=0.001",
-           "--model_conf", "freeze_encoder_steps=1000", "--num_att_plot", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_qieemo.bin.emo_train",
+        "--asr_init",
+        str(asr.dir),
+        "--keep_asr_heads",
+        "true",
+        "--label_list",
+        str(work / "labels"),
+        "--output_dir",
+        str(exp),
+        "--ngpu",
+        "0",
+        "--num_workers",
+        "0",
+        "--use_tensorboard",
+        "false",
+        "--max_epoch",
+        "1",
+        "--batch_type",
+        "unsorted",
+        "--batch_size",
+        "8",
+        "--optim",
+        "adam",
+        "--optim_conf",
+        "lr=0.001",
+        "--model_conf",
+        "freeze_encoder_steps=1000",
+        "--num_att_plot",
+        "0",
+    ]
     for split in ("train", "valid"):
         d = work / split
-        cmd += [f"--{split}_data_path_and_name_and_type", f"{d}/wav.scp,speech,sound",
-                f"--{split}_data_path_and_name_and_type", f"{d}/emotion,emotion,text",
-                f"--{split}_shape_file", f"{d}/wav.scp"]
+        cmd += [
+            f"--{split}_data_path_and_name_and_type",
+            f"{d}/wav.scp,speech,sound",
+            f"--{split}_data_path_and_name_and_type",
+            f"{d}/emotion,emotion,text",
+            f"--{split}_shape_file",
+            f"{d}/wav.scp",
+        ]
     with open(work / "train.log", "w") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:

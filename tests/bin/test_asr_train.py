@@ -3,6 +3,7 @@
 Training runs once per test session in the shared ``asr_exp`` fixture (tests/conftest.py):
 ``python -m espnet_qieemo.bin.asr_train`` on mini AN4 (real speech), CTC + attention.
 """
+
 import math
 import subprocess
 import sys

@@ -1,4 +1,5 @@
 """Speech2Emotion and the recipe's batch decoding, on a small model trained by emo_train."""
+
 import numpy as np
 import pytest
 import soundfile
@@ -52,10 +53,12 @@ def test_other_rates_and_stereo_match_16k_mono(s2e, emodb, tmp_path):
     stereo = np.stack([1.2 * original, 0.8 * original], axis=1)
     soundfile.write(tmp_path / "8k.wav", narrow, 8000)
     soundfile.write(tmp_path / "stereo.flac", stereo.clip(-1, 1), fs)
-    cases = {"22.05k file": (audio.load(emodb[0]), None, 0.01),
-             "22.05k array": (original, fs, 0.01),
-             "stereo file": (audio.load(tmp_path / "stereo.flac"), None, 0.01),
-             "8k file": (audio.load(tmp_path / "8k.wav"), None, 0.05)}
+    cases = {
+        "22.05k file": (audio.load(emodb[0]), None, 0.01),
+        "22.05k array": (original, fs, 0.01),
+        "stereo file": (audio.load(tmp_path / "stereo.flac"), None, 0.01),
+        "8k file": (audio.load(tmp_path / "8k.wav"), None, 0.05),
+    }
     for name, (signal, rate, tol) in cases.items():
         diff = np.abs(_probs(s2e(signal, fs=rate)) - _probs(reference)).max()
         assert diff <= tol, f"{name}: probabilities differ by {diff:.4f} > {tol}"
@@ -63,8 +66,11 @@ def test_other_rates_and_stereo_match_16k_mono(s2e, emodb, tmp_path):
 
 def test_bad_arrays_are_named_by_their_index(s2e, emodb):
     good = audio.load(emodb[0])
-    for bad, reason in [(np.zeros(0, np.float32), "zero-length"), (np.zeros(16000, np.float32), "all-silent"),
-                        (np.where(np.arange(len(good)) == 5, np.nan, good), "NaN")]:
+    for bad, reason in [
+        (np.zeros(0, np.float32), "zero-length"),
+        (np.zeros(16000, np.float32), "all-silent"),
+        (np.where(np.arange(len(good)) == 5, np.nan, good), "NaN"),
+    ]:
         with pytest.raises(audio.AudioError, match=f"input 1: .*{reason}"):
             s2e([good, bad])
 
@@ -90,7 +96,9 @@ def test_transcript_equals_espnet_asr_decoding_with_the_same_weights(s2e, asr_ex
     asr = asr_exp("efficient_conformer")
     model, _ = ASRTask.build_model_from_file(asr.config, asr.model_file, "cpu")
     shared = {k: v for k, v in s2e.model.state_dict().items() if k.startswith(("encoder.", "ctc.", "normalize."))}
-    missing = [k for k in model.load_state_dict(shared, strict=False).missing_keys if k.startswith(("encoder.", "ctc."))]
+    missing = [
+        k for k in model.load_state_dict(shared, strict=False).missing_keys if k.startswith(("encoder.", "ctc."))
+    ]
     assert not missing
     model.eval()
     with torch.no_grad():
@@ -101,10 +109,12 @@ def test_transcript_equals_espnet_asr_decoding_with_the_same_weights(s2e, asr_ex
 
 
 def test_recipe_decoding_writes_results_and_per_file_errors(s2e, emo_model, emodb, tmp_path):
-    bad = {"empty": lambda p: p.write_bytes(b""),
-           "text": lambda p: p.write_text("definitely not audio\n" * 10),
-           "silent": lambda p: soundfile.write(p, np.zeros(8000, np.float32), 16000),
-           "nan": lambda p: soundfile.write(p, np.full(8000, np.nan, np.float32), 16000, subtype="FLOAT")}
+    bad = {
+        "empty": lambda p: p.write_bytes(b""),
+        "text": lambda p: p.write_text("definitely not audio\n" * 10),
+        "silent": lambda p: soundfile.write(p, np.zeros(8000, np.float32), 16000),
+        "nan": lambda p: soundfile.write(p, np.full(8000, np.nan, np.float32), 16000, subtype="FLOAT"),
+    }
     lines = [f"good{i} {f}" for i, f in enumerate(emodb[:3])]
     for name, make in bad.items():
         make(tmp_path / f"{name}.wav")
@@ -112,13 +122,27 @@ def test_recipe_decoding_writes_results_and_per_file_errors(s2e, emo_model, emod
     (tmp_path / "wav.scp").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     with pytest.raises(SystemExit, match="4 input"):
-        emo_inference.main(["--output_dir", str(out), "--batch_size", "2", "--model_tag", str(emo_model.packed),
-                            "--data_path_and_name_and_type", f"{tmp_path / 'wav.scp'},speech,sound"])
+        emo_inference.main(
+            [
+                "--output_dir",
+                str(out),
+                "--batch_size",
+                "2",
+                "--model_tag",
+                str(emo_model.packed),
+                "--data_path_and_name_and_type",
+                f"{tmp_path / 'wav.scp'},speech,sound",
+            ]
+        )
     assert (out / "labels").read_text().split() == emo_model.labels
     errors = dict(line.split(" ", 1) for line in (out / "errors").read_text().splitlines())
     assert set(errors) == set(bad)
-    for name, reason in [("empty", "empty file"), ("text", "not a readable audio file"),
-                         ("silent", "all-silent"), ("nan", "NaN")]:
+    for name, reason in [
+        ("empty", "empty file"),
+        ("text", "not a readable audio file"),
+        ("silent", "all-silent"),
+        ("nan", "NaN"),
+    ]:
         assert reason in errors[name]
     scores = {line.split()[0]: np.array(line.split()[1:], float) for line in (out / "score").read_text().splitlines()}
     emotions = dict(line.split() for line in (out / "emotion").read_text().splitlines())

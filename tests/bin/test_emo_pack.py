@@ -1,4 +1,5 @@
 """emo_pack takes the paths users give: relative, through the best-model symlink, with spaces."""
+
 import zipfile
 
 import pytest
@@ -14,8 +15,16 @@ def test_relative_symlinked_paths_with_spaces(emo_model, tmp_path, monkeypatch):
     (exp / "config.yaml").symlink_to(emo_model.config)
     (exp / "valid.ua.best.pth").symlink_to(emo_model.model_file)
     monkeypatch.chdir(tmp_path)
-    emo_pack.main(["--train_config", "my exp/fold 1/config.yaml", "--model_file", "my exp/fold 1/valid.ua.best.pth",
-                   "--outpath", "packed model.zip"])
+    emo_pack.main(
+        [
+            "--train_config",
+            "my exp/fold 1/config.yaml",
+            "--model_file",
+            "my exp/fold 1/valid.ua.best.pth",
+            "--outpath",
+            "packed model.zip",
+        ]
+    )
     packed = tmp_path / "packed model.zip"
     assert zipfile.is_zipfile(packed)
     s2e = Speech2Emotion.from_pretrained(packed)
@@ -26,5 +35,13 @@ def test_relative_symlinked_paths_with_spaces(emo_model, tmp_path, monkeypatch):
 
 def test_missing_model_file_is_named(emo_model, tmp_path):
     with pytest.raises(SystemExit, match="emo_pack: no such file: .*nope.pth"):
-        emo_pack.main(["--train_config", str(emo_model.config), "--model_file", str(tmp_path / "nope.pth"),
-                       "--outpath", str(tmp_path / "m.zip")])
+        emo_pack.main(
+            [
+                "--train_config",
+                str(emo_model.config),
+                "--model_file",
+                str(tmp_path / "nope.pth"),
+                "--outpath",
+                str(tmp_path / "m.zip"),
+            ]
+        )

@@ -1,4 +1,5 @@
 """emo_train end to end: ESPnet's trainer on a small real EmoDB subset (16 kHz, N/F/W/T)."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -28,11 +29,16 @@ def write_subset(wav_dir: Path, out: Path, per_class, valid: bool) -> Path:
     rows = []
     counts = per_class if isinstance(per_class, dict) else dict.fromkeys(LABELS, per_class)
     for label in LABELS:
-        files = [p for p in sorted(wav_dir.glob("*.wav"))
-                 if p.stem[5] == label and (p.stem[:2] == VALID_SPEAKER) == valid]
+        files = [
+            p for p in sorted(wav_dir.glob("*.wav")) if p.stem[5] == label and (p.stem[:2] == VALID_SPEAKER) == valid
+        ]
         rows += [(p, label) for p in files[: counts[label]]]
-    with open(out / "wav.scp", "w") as scp, open(out / "emotion", "w") as emo, \
-            open(out / "utt2spk", "w") as spk, open(out / "speech_shape", "w") as shape:
+    with (
+        open(out / "wav.scp", "w") as scp,
+        open(out / "emotion", "w") as emo,
+        open(out / "utt2spk", "w") as spk,
+        open(out / "speech_shape", "w") as shape,
+    ):
         for path, label in rows:
             wave = audio.load(path)
             soundfile.write(out / "wav" / path.name, wave, audio.TARGET_FS)
@@ -54,13 +60,33 @@ def emodb_subset(data_root, tmp_path_factory) -> Path:
 
 
 def train_cmd(data: Path, out: Path, *options: str) -> List[str]:
-    cmd = ["--label_list", str(data / "labels"), "--output_dir", str(out), "--ngpu", "0",
-           "--num_workers", "0", "--use_tensorboard", "false", "--num_att_plot", "0", "--seed", "0",
-           "--fold_length", "80000"]
+    cmd = [
+        "--label_list",
+        str(data / "labels"),
+        "--output_dir",
+        str(out),
+        "--ngpu",
+        "0",
+        "--num_workers",
+        "0",
+        "--use_tensorboard",
+        "false",
+        "--num_att_plot",
+        "0",
+        "--seed",
+        "0",
+        "--fold_length",
+        "80000",
+    ]
     for split in ("train", "valid"):
-        cmd += [f"--{split}_data_path_and_name_and_type", f"{data / split}/wav.scp,speech,sound",
-                f"--{split}_data_path_and_name_and_type", f"{data / split}/emotion,emotion,text",
-                f"--{split}_shape_file", f"{data / split}/speech_shape"]
+        cmd += [
+            f"--{split}_data_path_and_name_and_type",
+            f"{data / split}/wav.scp,speech,sound",
+            f"--{split}_data_path_and_name_and_type",
+            f"{data / split}/emotion,emotion,text",
+            f"--{split}_shape_file",
+            f"{data / split}/speech_shape",
+        ]
     return cmd + list(options)
 
 
@@ -74,12 +100,33 @@ def test_full_model_from_asr_checkpoint_fits_the_subset(emodb_subset, asr_exp, t
     exp = tmp_path / "exp"
     # The full model (MMF + CMA) on the pretrained encoder, kept frozen (freeze_encoder_steps
     # beyond the run) and without augmentation or dropout, so fitting is fast and repeatable.
-    cmd = [sys.executable, "-m", "espnet_qieemo.bin.emo_train",
-           *train_cmd(emodb_subset, exp, "--config", str(CONF / "train_emo_qieemo_small.yaml"),
-                      "--asr_init", str(asr.dir), "--max_epoch", str(EPOCHS), "--specaug", "none",
-                      "--model_conf", "freeze_encoder_steps=1000", "--fusion_conf", "dropout_rate=0.0",
-                      "--classifier_conf", "dropout_rate=0.0", "--scheduler", "none",
-                      "--optim_conf", "lr=0.005")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_qieemo.bin.emo_train",
+        *train_cmd(
+            emodb_subset,
+            exp,
+            "--config",
+            str(CONF / "train_emo_qieemo_small.yaml"),
+            "--asr_init",
+            str(asr.dir),
+            "--max_epoch",
+            str(EPOCHS),
+            "--specaug",
+            "none",
+            "--model_conf",
+            "freeze_encoder_steps=1000",
+            "--fusion_conf",
+            "dropout_rate=0.0",
+            "--classifier_conf",
+            "dropout_rate=0.0",
+            "--scheduler",
+            "none",
+            "--optim_conf",
+            "lr=0.005",
+        ),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -112,17 +159,35 @@ def test_balanced_class_weights_keep_every_class_predicted(data_root, asr_exp, t
     write_subset(wav_dir, data / "valid", VALID_PER_CLASS, valid=True)
     (data / "labels").write_text("\n".join(LABELS) + "\n")
     exp = tmp_path / "exp"
-    options = train_cmd(data, exp, "--config", str(CONF / "train_emo_qieemo_small.yaml"),
-                        "--asr_init", str(asr_exp("efficient_conformer").dir), "--max_epoch", str(EPOCHS),
-                        "--specaug", "none", "--model_conf", "freeze_encoder_steps=1000", "--scheduler", "none",
-                        "--optim_conf", "lr=0.005")
+    options = train_cmd(
+        data,
+        exp,
+        "--config",
+        str(CONF / "train_emo_qieemo_small.yaml"),
+        "--asr_init",
+        str(asr_exp("efficient_conformer").dir),
+        "--max_epoch",
+        str(EPOCHS),
+        "--specaug",
+        "none",
+        "--model_conf",
+        "freeze_encoder_steps=1000",
+        "--scheduler",
+        "none",
+        "--optim_conf",
+        "lr=0.005",
+    )
     options[options.index("--use_tensorboard") + 1] = "true"
-    proc = subprocess.run([sys.executable, "-m", "espnet_qieemo.bin.emo_train", *options], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "espnet_qieemo.bin.emo_train", *options], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     config = yaml.safe_load((exp / "config.yaml").read_text())
     total = sum(IMBALANCED.values())
-    assert config["model_conf"]["class_weights"] == pytest.approx([total / (4 * IMBALANCED[c]) for c in LABELS], abs=1e-6)
+    assert config["model_conf"]["class_weights"] == pytest.approx(
+        [total / (4 * IMBALANCED[c]) for c in LABELS], abs=1e-6
+    )
     # The last epoch: what the weighted loss learned (selection on 8 validation utterances is noise).
     model, _ = EmotionTask.build_model_from_file(exp / "config.yaml", exp / "latest.pth")
     model.eval()
@@ -135,17 +200,30 @@ def test_balanced_class_weights_keep_every_class_predicted(data_root, asr_exp, t
     assert list((exp / "tensorboard").rglob("events.out.tfevents.*"))
 
 
-@pytest.mark.parametrize("encoder, encoder_conf", [
-    ("efficient_conformer", "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, "
-                            "stride_layer_idx: [1], stride: [2], group_layer_idx: [0], group_size: 3}"),
-    ("conformer", "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4}"),
-    ("e_branchformer", "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, "
-                       "cgmlp_linear_units: 64}"),
-])
+@pytest.mark.parametrize(
+    "encoder, encoder_conf",
+    [
+        (
+            "efficient_conformer",
+            "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, "
+            "stride_layer_idx: [1], stride: [2], group_layer_idx: [0], group_size: 3}",
+        ),
+        ("conformer", "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4}"),
+        (
+            "e_branchformer",
+            "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 4, cgmlp_linear_units: 64}",
+        ),
+    ],
+)
 def test_backbone_is_switched_in_yaml_alone(emodb_subset, tmp_path, encoder, encoder_conf):
     config = yaml.safe_load((CONF / "train_emo_qieemo_scratch_small.yaml").read_text())
-    config.update(encoder=encoder, encoder_conf=yaml.safe_load(encoder_conf), max_epoch=1, num_iters_per_epoch=2,
-                  fusion_conf=dict(config["fusion_conf"], num_blocks=4))
+    config.update(
+        encoder=encoder,
+        encoder_conf=yaml.safe_load(encoder_conf),
+        max_epoch=1,
+        num_iters_per_epoch=2,
+        fusion_conf=dict(config["fusion_conf"], num_blocks=4),
+    )
     (tmp_path / "conf.yaml").write_text(yaml.safe_dump(config))
     exp = tmp_path / "exp"
     emo_train.main(train_cmd(emodb_subset, exp, "--config", str(tmp_path / "conf.yaml")))
@@ -166,5 +244,13 @@ def test_unknown_label_in_the_data_names_the_utterance(emodb_subset, tmp_path):
     (data / "train" / "emotion").write_text("\n".join([f"{utt} L"] + lines[1:]) + "\n")
     (data / "labels").write_text((emodb_subset / "labels").read_text())
     with pytest.raises(ValueError, match=rf"utterance '{utt}': emotion label 'L' is not in the label list"):
-        emo_train.main(train_cmd(data, tmp_path / "exp", "--config", str(CONF / "train_emo_qieemo_scratch_small.yaml"),
-                                 "--max_epoch", "1"))
+        emo_train.main(
+            train_cmd(
+                data,
+                tmp_path / "exp",
+                "--config",
+                str(CONF / "train_emo_qieemo_scratch_small.yaml"),
+                "--max_epoch",
+                "1",
+            )
+        )

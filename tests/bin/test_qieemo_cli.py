@@ -1,4 +1,5 @@
 """The `qieemo` console script on a packed model: predict, timeline, export."""
+
 import csv
 import json
 from importlib.metadata import entry_points
@@ -44,22 +45,42 @@ def test_predict_gives_one_record_per_file_and_fails_softly(emo_model, s2e, data
     (inputs / "truncated.wav").write_bytes(emodb[1].read_bytes()[:60])  # header + 8 samples
     out = tmp_path / "records.jsonl"
     with pytest.raises(SystemExit) as status:
-        qieemo_cli.main(["predict", "--model", str(emo_model.packed), str(emodb[0]), str(digit), str(inputs),
-                         "--batch-size", "2", "-o", str(out)])
+        qieemo_cli.main(
+            [
+                "predict",
+                "--model",
+                str(emo_model.packed),
+                str(emodb[0]),
+                str(digit),
+                str(inputs),
+                "--batch-size",
+                "2",
+                "-o",
+                str(out),
+            ]
+        )
     assert status.value.code == 1
     stderr = capsys.readouterr().err
     assert "[qieemo] 10/10 files" in stderr and "7 of 10 file(s) failed" in stderr
     records = {Path(r["file"]).name: r for r in map(json.loads, out.read_text().splitlines())}
     assert len(records) == 10
-    reasons = {"empty.wav": "empty file", "notes.wav": "not a readable audio file", "zero.wav": "zero-length",
-               "silent.wav": "all-silent", "nan.wav": "NaN",
-               "short.wav": f"too short: 0.050 s of audio, at least {s2e.min_samples / s2e.fs:.3f} s needed",
-               "truncated.wav": "truncated WAV file: its header announces"}
+    reasons = {
+        "empty.wav": "empty file",
+        "notes.wav": "not a readable audio file",
+        "zero.wav": "zero-length",
+        "silent.wav": "all-silent",
+        "nan.wav": "NaN",
+        "short.wav": f"too short: 0.050 s of audio, at least {s2e.min_samples / s2e.fs:.3f} s needed",
+        "truncated.wav": "truncated WAV file: its header announces",
+    }
     for name, reason in reasons.items():
         assert reason in records[name]["error"] and "label" not in records[name]
         # one line on stderr per failed file, naming it
-        assert [line for line in stderr.splitlines() if line.startswith("qieemo predict: ") and name in line
-                and reason in line]
+        assert [
+            line
+            for line in stderr.splitlines()
+            if line.startswith("qieemo predict: ") and name in line and reason in line
+        ]
     for path in (emodb[0], digit, inputs / "sub" / "stereo.flac"):
         expected = s2e(audio.load(path))
         assert records[path.name]["label"] == expected.label
@@ -114,8 +135,20 @@ def test_timeline_segments_cover_speech_not_pauses(emo_model, s2e, conversation,
 def test_timeline_fixed_windows_with_overlap(emo_model, conversation, capsys):
     path, _, duration = conversation
     with pytest.raises(SystemExit):
-        qieemo_cli.main(["timeline", "--model", str(emo_model.packed), str(path), "--fixed-window", "5",
-                         "--overlap", "1", "--format", "csv"])
+        qieemo_cli.main(
+            [
+                "timeline",
+                "--model",
+                str(emo_model.packed),
+                str(path),
+                "--fixed-window",
+                "5",
+                "--overlap",
+                "1",
+                "--format",
+                "csv",
+            ]
+        )
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     starts = [float(r["start"]) for r in rows]
     assert starts[:3] == [0.0, 4.0, 8.0] and float(rows[-1]["end"]) == pytest.approx(duration, abs=1e-3)

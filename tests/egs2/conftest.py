@@ -7,6 +7,7 @@ is stereo and one is far too short, so stage 3 must resample, down-mix and exclu
 LibriSpeech layout: FSDD digits (8 kHz) and mini AN4 (16 kHz) as flac under
 ``<subset>/<spk>/<chapter>/``.
 """
+
 import importlib.machinery
 import importlib.util
 import sys
@@ -61,8 +62,12 @@ def emodb_files(wav_dir: Path, speaker: str, letter: str) -> List[Path]:
 
 
 def eval_block(utt: str, label: str, start: float) -> List[str]:
-    return [f"[{start:.4f} - {start + 2:.4f}]\t{utt}\t{label}\t[2.5000, 3.0000, 2.5000]",
-            "C-E1:\tNeutral;\t()", "A-E1:\tval 3; act 3; dom  3;\t()", ""]
+    return [
+        f"[{start:.4f} - {start + 2:.4f}]\t{utt}\t{label}\t[2.5000, 3.0000, 2.5000]",
+        "C-E1:\tNeutral;\t()",
+        "A-E1:\tval 3; act 3; dom  3;\t()",
+        "",
+    ]
 
 
 def make_iemocap_tree(root: Path, emodb_wav: Path) -> IemocapTree:
@@ -131,10 +136,14 @@ def make_librispeech_tree(root: Path, data_root: Path, per_speaker: int = 6) -> 
     (plus the AN4 test list in test)."""
     fsdd = data_root / "fsdd" / "recordings"
     an4 = data_root / "mini_an4" / "an4"
-    an4_train = [([an4 / "wav" / "an4_clstk" / u.split("-")[1] / f"{u}.sph"], t)
-                 for u, t in an4_pairs(an4 / "etc" / "an4_train.transcription")]
-    an4_test = [([an4 / "wav" / "an4test_clstk" / u.split("-")[1] / f"{u}.sph"], t)
-                for u, t in an4_pairs(an4 / "etc" / "an4_test.transcription")]
+    an4_train = [
+        ([an4 / "wav" / "an4_clstk" / u.split("-")[1] / f"{u}.sph"], t)
+        for u, t in an4_pairs(an4 / "etc" / "an4_train.transcription")
+    ]
+    an4_test = [
+        ([an4 / "wav" / "an4test_clstk" / u.split("-")[1] / f"{u}.sph"], t)
+        for u, t in an4_pairs(an4 / "etc" / "an4_test.transcription")
+    ]
 
     def digits(speaker: str, take: int) -> List[tuple]:
         items = []

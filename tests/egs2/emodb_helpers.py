@@ -1,4 +1,5 @@
 """Tiny EmoDB data dirs for the demo's baseline and probe tests."""
+
 from pathlib import Path
 from typing import Sequence
 

@@ -1,7 +1,7 @@
 """eGeMAPS + linear SVM baseline on a tiny two-class EmoDB fold (real audio, real openSMILE)."""
+
 import numpy as np
 from emodb_helpers import write_part
-
 from emodb_local import egemaps_svm
 from pyscripts.kaldi_dir import read_table
 

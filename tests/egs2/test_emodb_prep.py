@@ -1,11 +1,11 @@
 """EmoDB demo data prep on the real corpora: folds by speaker pair, class sets, ASR sets."""
+
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-
 from emodb_local import digits_an4, emodb
 from pyscripts.folds import check_fold
 from pyscripts.kaldi_dir import read_table
@@ -77,15 +77,23 @@ def test_missing_corpus_is_named(tmp_path, data_root):
 def run_asr_data(data_root, tmp_path, *opts):
     recipe = Path(__file__).resolve().parents[2] / "egs2" / "emodb_qieemo" / "emo1"
     env = dict(os.environ, QIEEMO_DATA=str(data_root))
-    return subprocess.run(["local/asr_data.sh", "--out", str(tmp_path / "data"), *opts], cwd=recipe, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(
+        ["local/asr_data.sh", "--out", str(tmp_path / "data"), *opts],
+        cwd=recipe,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_stage2_default_is_speechocean762_with_unseen_test_speakers(data_root, tmp_path):
     proc = run_asr_data(data_root, tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    spk = {name: set((tmp_path / "data" / name / "utt2spk").read_text().split()[1::2])
-           for name in ("asr_train", "asr_valid", "asr_test")}
+    spk = {
+        name: set((tmp_path / "data" / name / "utt2spk").read_text().split()[1::2])
+        for name in ("asr_train", "asr_valid", "asr_test")
+    }
     assert [len(spk[n]) for n in ("asr_train", "asr_valid", "asr_test")] == [125, 25, 100]
     assert not spk["asr_train"] & (spk["asr_valid"] | spk["asr_test"])
 

@@ -5,6 +5,7 @@
 - an emotion model initialised from a zip carries exactly the zip's encoder weights;
 - the default emotion model is what ``qieemo predict`` uses when no model is given.
 """
+
 import json
 import os
 import subprocess
@@ -39,15 +40,20 @@ def test_only_small_packed_models_are_committed():
 
 @pytest.mark.parametrize("name", BACKBONES)
 def test_backbone_loads_through_espnet_and_decodes_a_held_out_speaker(name, data_root, tmp_path):
-    import espnet_qieemo  # noqa: F401  (the plugin: registers encoder efficient_conformer)
     from espnet2.bin.asr_inference import Speech2Text
     from espnet2.main_funcs.pack_funcs import unpack
 
+    import espnet_qieemo  # noqa: F401  (the plugin: registers encoder efficient_conformer)
     from espnet_qieemo.utils import audio
 
     files = unpack(PRETRAINED / name, tmp_path)
-    s2t = Speech2Text(asr_train_config=files["asr_train_config"], asr_model_file=files["asr_model_file"],
-                      beam_size=2, ctc_weight=0.3, device="cpu")
+    s2t = Speech2Text(
+        asr_train_config=files["asr_train_config"],
+        asr_model_file=files["asr_model_file"],
+        beam_size=2,
+        ctc_weight=0.3,
+        device="cpu",
+    )
     wave = audio.load(held_out_utterance(data_root))
     text = s2t(torch.from_numpy(wave))[0][0]
     assert text.strip(), "empty transcript"
@@ -59,8 +65,19 @@ def test_emotion_model_from_the_zip_has_its_encoder_weights(tmp_path):
     from espnet_qieemo.tasks.emotion import EmotionTask
 
     zip_path = PRETRAINED / BACKBONES[0]
-    argv = ["--labels", "neu", "hap", "ang", "sad", "--asr_init", str(zip_path), "--output_dir", str(tmp_path / "exp"),
-            "--config", str(REPO / "egs2" / "iemocap_qieemo" / "emo1" / "conf" / "train_emo_qieemo_small.yaml")]
+    argv = [
+        "--labels",
+        "neu",
+        "hap",
+        "ang",
+        "sad",
+        "--asr_init",
+        str(zip_path),
+        "--output_dir",
+        str(tmp_path / "exp"),
+        "--config",
+        str(REPO / "egs2" / "iemocap_qieemo" / "emo1" / "conf" / "train_emo_qieemo_small.yaml"),
+    ]
     model = EmotionTask.build_model(EmotionTask.get_parser().parse_args(argv))
     asr = torch.load(unpack(zip_path, tmp_path / "asr")["asr_model_file"], map_location="cpu")
     encoder = {k: v for k, v in asr.items() if k.startswith("encoder.")}
@@ -71,8 +88,12 @@ def test_emotion_model_from_the_zip_has_its_encoder_weights(tmp_path):
 def test_default_model_is_used_when_no_model_is_given(data_root, tmp_path):
     wav = data_root / "emodb" / "wav" / "03a01Wa.wav"
     env = {k: v for k, v in os.environ.items() if k != "QIEEMO_MODEL"}
-    proc = subprocess.run([sys.executable, "-m", "espnet_qieemo.bin.qieemo_cli", "predict", str(wav)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "espnet_qieemo.bin.qieemo_cli", "predict", str(wav)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     [record] = [json.loads(line) for line in proc.stdout.splitlines()]  # stdout holds records only
     assert record["file"] == str(wav)
@@ -82,7 +103,11 @@ def test_default_model_is_used_when_no_model_is_given(data_root, tmp_path):
 
 def test_missing_default_model_says_how_to_give_one(tmp_path):
     env = dict(os.environ, QIEEMO_MODEL=str(tmp_path / "none.zip"))
-    proc = subprocess.run([sys.executable, "-m", "espnet_qieemo.bin.qieemo_cli", "predict", str(tmp_path / "a.wav")],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "espnet_qieemo.bin.qieemo_cli", "predict", str(tmp_path / "a.wav")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode != 0
     assert f"$QIEEMO_MODEL {tmp_path / 'none.zip'} not found; give a packed model with --model" in proc.stderr

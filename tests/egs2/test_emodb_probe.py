@@ -3,6 +3,7 @@
 The ASR model is the small efficient conformer config with random weights (built and saved the
 way ESPnet's trainer does), so the test needs no pretraining and still runs the real encoder.
 """
+
 import json
 from pathlib import Path
 
@@ -11,11 +12,10 @@ import pytest
 import torch
 import yaml
 from emodb_helpers import write_part
+from emodb_local import layer_probe
 
 from espnet_qieemo._offline import no_nltk_downloads
 from espnet_qieemo.utils import audio
-
-from emodb_local import layer_probe
 
 REPO = Path(__file__).resolve().parents[2]
 ASR_CONFIG = REPO / "egs2" / "emodb_qieemo" / "emo1" / "conf" / "train_asr_efficient_conformer_small.yaml"
@@ -30,8 +30,17 @@ def random_asr(tmp_path_factory):
     tokens = ["<blank>", "<unk>", "<space>", "A", "B", "<sos/eos>"]
     (out / "tokens.txt").write_text("\n".join(tokens) + "\n")
     args = ASRTask.get_parser().parse_args(
-        ["--config", str(ASR_CONFIG), "--token_list", str(out / "tokens.txt"), "--token_type", "char",
-         "--output_dir", str(out)])
+        [
+            "--config",
+            str(ASR_CONFIG),
+            "--token_list",
+            str(out / "tokens.txt"),
+            "--token_type",
+            "char",
+            "--output_dir",
+            str(out),
+        ]
+    )
     torch.manual_seed(0)
     torch.save(ASRTask.build_model(args).state_dict(), out / "model.pth")
     with open(out / "config.yaml", "w") as f:
@@ -57,8 +66,9 @@ def test_pooling_ignores_padding(random_asr, data_root):
 def test_probe_cli_writes_every_block_and_fold(random_asr, tmp_path, data_root):
     wav_dir = data_root / "emodb" / "wav"
     folds = []
-    for k, (test_spk, valid_spk, train_spk) in enumerate(((("03",), ("12",), ("10", "09")),
-                                                          (("10",), ("12",), ("03", "08"))), 1):
+    for k, (test_spk, valid_spk, train_spk) in enumerate(
+        ((("03",), ("12",), ("10", "09")), (("10",), ("12",), ("03", "08"))), 1
+    ):
         fold = tmp_path / f"fold{k}"
         for part, speakers, n in (("train", train_spk, 3), ("valid", valid_spk, 1), ("test", test_spk, 2)):
             write_part(wav_dir, fold / part, speakers, n)
@@ -67,8 +77,21 @@ def test_probe_cli_writes_every_block_and_fold(random_asr, tmp_path, data_root):
     labels.write_text("ang\nsad\n")
     config, model_file = random_asr
     out = tmp_path / "probe"
-    layer_probe.main(["--asr_config", str(config), "--asr_model_file", str(model_file), "--labels", str(labels),
-                      *folds, "--out_dir", str(out), "--epochs", "20"])
+    layer_probe.main(
+        [
+            "--asr_config",
+            str(config),
+            "--asr_model_file",
+            str(model_file),
+            "--labels",
+            str(labels),
+            *folds,
+            "--out_dir",
+            str(out),
+            "--epochs",
+            "20",
+        ]
+    )
 
     result = json.loads((out / "probe.json").read_text())
     n_blocks = yaml.safe_load(config.read_text())["encoder_conf"]["num_blocks"]
@@ -87,5 +110,17 @@ def test_missing_checkpoint_is_named(tmp_path, random_asr):
     labels = tmp_path / "labels"
     labels.write_text("ang\nsad\n")
     with pytest.raises(SystemExit, match="nope.pth"):
-        layer_probe.main(["--asr_config", str(random_asr[0]), "--asr_model_file", str(tmp_path / "nope.pth"),
-                          "--labels", str(labels), "--fold", str(tmp_path), "--out_dir", str(tmp_path / "out")])
+        layer_probe.main(
+            [
+                "--asr_config",
+                str(random_asr[0]),
+                "--asr_model_file",
+                str(tmp_path / "nope.pth"),
+                "--labels",
+                str(labels),
+                "--fold",
+                str(tmp_path),
+                "--out_dir",
+                str(tmp_path / "out"),
+            ]
+        )

@@ -1,8 +1,8 @@
 """The demo's results table is recomputed from inference outputs and detects stale files."""
+
 from pathlib import Path
 
 import pytest
-
 from emodb_local import demo_results
 from pyscripts.kaldi_dir import write_lines, write_table
 
@@ -29,9 +29,25 @@ def outputs(tmp_path):
 
 
 def run(root: Path, *extra: str) -> None:
-    demo_results.main(["--fold_dir", str(root / "fold{fold}"), "--folds", "1", "2",
-                       "--system", "toy", str(root / "sys" / "fold{fold}"), "--images_dir", str(root / "img"),
-                       "--out", str(root / "RESULTS.md"), "--readme", str(root / "README.md"), *extra])
+    demo_results.main(
+        [
+            "--fold_dir",
+            str(root / "fold{fold}"),
+            "--folds",
+            "1",
+            "2",
+            "--system",
+            "toy",
+            str(root / "sys" / "fold{fold}"),
+            "--images_dir",
+            str(root / "img"),
+            "--out",
+            str(root / "RESULTS.md"),
+            "--readme",
+            str(root / "README.md"),
+            *extra,
+        ]
+    )
 
 
 def run_two_systems(root: Path) -> None:
@@ -39,8 +55,10 @@ def run_two_systems(root: Path) -> None:
     other = root / "other"
     for k in (1, 2):
         write_lines(other / f"fold{k}" / "labels", LABELS)
-        write_table(other / f"fold{k}" / "emotion", {f"{k}{u}": "neu" if k == 2 and u != "a" else label
-                                                       for u, label in REFS.items()})
+        write_table(
+            other / f"fold{k}" / "emotion",
+            {f"{k}{u}": "neu" if k == 2 and u != "a" else label for u, label in REFS.items()},
+        )
     run(root, "--system", "half", str(other / "fold{fold}"))
 
 
@@ -86,10 +104,28 @@ def test_seeds_are_runs_paired_by_seed_and_fold(outputs):
                 out = outputs / f"s{seed}" / system / f"fold{k}"
                 write_lines(out / "labels", LABELS)
                 write_table(out / "emotion", {f"{k}{u}": ("sad" if u in wrong else label) for u, label in REFS.items()})
-    demo_results.main(["--fold_dir", str(outputs / "fold{fold}"), "--folds", "1", "2", "--seeds", "0", "1",
-                       "--system", "toy", str(outputs / "s{seed}" / "toy" / "fold{fold}"),
-                       "--system", "half", str(outputs / "s{seed}" / "half" / "fold{fold}"),
-                       "--images_dir", str(outputs / "img"), "--out", str(outputs / "RESULTS.md")])
+    demo_results.main(
+        [
+            "--fold_dir",
+            str(outputs / "fold{fold}"),
+            "--folds",
+            "1",
+            "2",
+            "--seeds",
+            "0",
+            "1",
+            "--system",
+            "toy",
+            str(outputs / "s{seed}" / "toy" / "fold{fold}"),
+            "--system",
+            "half",
+            str(outputs / "s{seed}" / "half" / "fold{fold}"),
+            "--images_dir",
+            str(outputs / "img"),
+            "--out",
+            str(outputs / "RESULTS.md"),
+        ]
+    )
     results = (outputs / "RESULTS.md").read_text()
     # half: seed 0 perfect on both folds, seed 1 UA 50 on both -> 75 +- 25 over 4 runs; gap +25 +- 25, 2 of 4 won
     assert "| half | 75.0 +- 25.0 | 75.0 +- 25.0 |" in results
@@ -105,9 +141,17 @@ def test_selection_reads_validation_ua_from_train_logs_only(outputs):
             exp.mkdir(parents=True)
             (exp / "train.log").write_text(
                 f"INFO: 1epoch results: [train] loss=1.0, ua=0.9, [valid] loss=1.2, acc=0.5, ua={first}, time=1\n"
-                f"INFO: 2epoch results: [train] loss=0.8, ua=0.95, [valid] loss=1.1, acc=0.6, ua={second}, time=1\n")
-    run(outputs, "--selection", "residual", str(outputs / "sel" / "residual" / "fold{fold}"),
-        "--selection", "literal", str(outputs / "sel" / "literal" / "fold{fold}"))
+                f"INFO: 2epoch results: [train] loss=0.8, ua=0.95, [valid] loss=1.1, acc=0.6, ua={second}, time=1\n"
+            )
+    run(
+        outputs,
+        "--selection",
+        "residual",
+        str(outputs / "sel" / "residual" / "fold{fold}"),
+        "--selection",
+        "literal",
+        str(outputs / "sel" / "literal" / "fold{fold}"),
+    )
     results = (outputs / "RESULTS.md").read_text()
     assert "| residual | 70.0 +- 0.0 | **yes** |" in results
     assert "| literal | 45.0 +- 0.0 |  |" in results

@@ -3,12 +3,13 @@
 The corpora are IEMOCAP- and LibriSpeech-layout trees built from real audio (conftest.py). Two
 folds keep the run inside the test budget; every stage of the shared emo.sh still runs.
 """
+
 import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 import pytest
@@ -20,19 +21,38 @@ RECIPE = REPO / "egs2" / "iemocap_qieemo" / "emo1"
 FOLDS = ("1", "2")
 EMO_EXP = "exp/emo_train_emo_qieemo_small"
 SMALL = [
-    "--asr_config", "conf/train_asr_efficient_conformer_small.yaml",
-    "--emo_config", "conf/train_emo_qieemo_small.yaml",
-    "--nbpe", "30", "--nj", "1", "--folds", " ".join(FOLDS), "--asr_test_sets", "asr_test",
-    "--local_asr_data_opts", "--train_subsets train-tiny --valid_subsets dev-tiny --test_subsets test-tiny",
-    "--asr_args", "--max_epoch 1 --num_workers 0 --num_att_plot 0",
-    "--emo_args", "--max_epoch 1 --num_workers 0 --num_att_plot 0",
-    "--inference_args", "--beam_size 1 --maxlenratio 0.3",
+    "--asr_config",
+    "conf/train_asr_efficient_conformer_small.yaml",
+    "--emo_config",
+    "conf/train_emo_qieemo_small.yaml",
+    "--nbpe",
+    "30",
+    "--nj",
+    "1",
+    "--folds",
+    " ".join(FOLDS),
+    "--asr_test_sets",
+    "asr_test",
+    "--local_asr_data_opts",
+    "--train_subsets train-tiny --valid_subsets dev-tiny --test_subsets test-tiny",
+    "--asr_args",
+    "--max_epoch 1 --num_workers 0 --num_att_plot 0",
+    "--emo_args",
+    "--max_epoch 1 --num_workers 0 --num_att_plot 0",
+    "--inference_args",
+    "--beam_size 1 --maxlenratio 0.3",
 ]
 
 
 def run_recipe(recipe: Path, env: Dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["./run.sh", *SMALL, *args], cwd=recipe, env={**os.environ, **env},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(
+        ["./run.sh", *SMALL, *args],
+        cwd=recipe,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def snapshot(root: Path) -> Dict[str, bytes]:
@@ -84,14 +104,18 @@ def test_stage3_formats_audio_and_excludes_too_short(recipe):
 def test_folds_hold_out_one_session(recipe):
     work, _, _, _ = recipe
     for k in FOLDS:
-        spk = {part: set(table(work / f"dump/raw/fold{k}/{part}/utt2spk").values()) for part in ("train", "valid", "test")}
+        spk = {
+            part: set(table(work / f"dump/raw/fold{k}/{part}/utt2spk").values()) for part in ("train", "valid", "test")
+        }
         assert spk["test"] == {f"Ses0{k}F", f"Ses0{k}M"}
         assert not spk["test"] & (spk["train"] | spk["valid"])
 
 
 def test_asr_decoding_is_scored(recipe):
     work, _, _, _ = recipe
-    result = (work / "exp/asr_train_asr_efficient_conformer_small/decode_valid.acc.best/asr_test/result.txt").read_text()
+    result = (
+        work / "exp/asr_train_asr_efficient_conformer_small/decode_valid.acc.best/asr_test/result.txt"
+    ).read_text()
     assert re.search(r"^WER: \d+\.\d\d %", result, re.M) and "utterances: 5" in result
 
 
@@ -103,8 +127,11 @@ def recomputed(work: Path, k: str) -> Dict[str, float]:
     labels = (out / "labels").read_text().split()
     y_true = [ref[u] for u in ref]
     y_pred = [hyp.get(u, "<none>") for u in ref]
-    return {"WA": 100 * accuracy_score(y_true, y_pred), "UA": 100 * balanced_accuracy_score(y_true, y_pred),
-            "WF1": 100 * f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)}
+    return {
+        "WA": 100 * accuracy_score(y_true, y_pred),
+        "UA": 100 * balanced_accuracy_score(y_true, y_pred),
+        "WF1": 100 * f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
+    }
 
 
 def test_results_md_agrees_with_inference_outputs(recipe):
@@ -112,7 +139,9 @@ def test_results_md_agrees_with_inference_outputs(recipe):
     text = (work / EMO_EXP / "RESULTS.md").read_text()
     per_fold = {}
     for k in FOLDS:
-        row = re.search(rf"^\| fold{k} \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", text, re.M)
+        row = re.search(
+            rf"^\| fold{k} \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", text, re.M
+        )
         assert row, f"fold{k} row missing in RESULTS.md"
         assert int(row.group(3)) == len(table(work / f"dump/raw/fold{k}/test/emotion"))
         per_fold[k] = dict(zip(("WA", "UA", "WF1"), map(float, row.groups()[4:])))
@@ -154,9 +183,24 @@ def test_existing_espnet_asr_exp_drives_the_emotion_stages(recipe, asr_exp):
     work, env, _, _ = recipe
     stock = asr_exp("conformer", stock=True)
     emo_args = "--max_epoch 1 --num_workers 0 --num_att_plot 0 --model_conf freeze_encoder_steps=100000"
-    proc = run_recipe(work, env, "--stage", "8", "--stop_stage", "12", "--folds", "1", "--expdir", "exp_stock",
-                      "--asr_exp", str(stock.dir), "--emo_config", "conf/train_emo_qieemo_conformer_small.yaml",
-                      "--emo_args", emo_args)
+    proc = run_recipe(
+        work,
+        env,
+        "--stage",
+        "8",
+        "--stop_stage",
+        "12",
+        "--folds",
+        "1",
+        "--expdir",
+        "exp_stock",
+        "--asr_exp",
+        str(stock.dir),
+        "--emo_config",
+        "conf/train_emo_qieemo_conformer_small.yaml",
+        "--emo_args",
+        emo_args,
+    )
     assert proc.returncode == 0, proc.stdout[-6000:]
     exp = work / "exp_stock" / "emo_train_emo_qieemo_conformer_small"
     assert re.search(r"^\| fold1 \|", (exp / "RESULTS.md").read_text(), re.M)
@@ -170,7 +214,9 @@ def test_existing_espnet_asr_exp_drives_the_emotion_stages(recipe, asr_exp):
 def test_missing_corpus_stops_stage1_and_keeps_previous_data(recipe, tmp_path):
     work, env, _, _ = recipe
     before = snapshot(work / "data")
-    proc = run_recipe(work, {**env, "IEMOCAP": str(tmp_path / "IEMOCAP_ful_release")}, "--stage", "1", "--stop_stage", "1")
+    proc = run_recipe(
+        work, {**env, "IEMOCAP": str(tmp_path / "IEMOCAP_ful_release")}, "--stage", "1", "--stop_stage", "1"
+    )
     assert proc.returncode != 0
     assert f"IEMOCAP={tmp_path / 'IEMOCAP_ful_release'}: no such directory" in proc.stdout
     assert "Session1, Session2, Session3, Session4, Session5" in proc.stdout
@@ -180,8 +226,16 @@ def test_missing_corpus_stops_stage1_and_keeps_previous_data(recipe, tmp_path):
 def test_mistyped_subset_stops_stage2_and_keeps_previous_sets(recipe):
     work, env, _, _ = recipe
     before = snapshot(work / "data")
-    proc = run_recipe(work, env, "--stage", "2", "--stop_stage", "2",
-                      "--local_asr_data_opts", "--train_subsets train-tny --valid_subsets dev-tiny --test_subsets test-tiny")
+    proc = run_recipe(
+        work,
+        env,
+        "--stage",
+        "2",
+        "--stop_stage",
+        "2",
+        "--local_asr_data_opts",
+        "--train_subsets train-tny --valid_subsets dev-tiny --test_subsets test-tiny",
+    )
     assert proc.returncode != 0
     assert "subset folder 'train-tny' not found" in proc.stdout and "train-tiny" in proc.stdout
     assert snapshot(work / "data") == before

@@ -1,4 +1,5 @@
 """The recipe's job runners (utils/run_local.sh, utils/run_slurm.sh) behind cmd.sh."""
+
 import os
 import stat
 import subprocess
@@ -26,19 +27,35 @@ exit $rc
 
 
 def run(args, cwd, env=None):
-    return subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.run(
+        args, cwd=cwd, env={**os.environ, **(env or {})}, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def test_local_runner_expands_job_and_reports_the_failed_one(tmp_path):
-    ok = run([str(UTILS / "run_local.sh"), "--gpu", "0", "JOB=1:3", "log/job.JOB.log",
-              "bash", "-c", "echo task JOB > out.JOB"], tmp_path)
+    ok = run(
+        [
+            str(UTILS / "run_local.sh"),
+            "--gpu",
+            "0",
+            "JOB=1:3",
+            "log/job.JOB.log",
+            "bash",
+            "-c",
+            "echo task JOB > out.JOB",
+        ],
+        tmp_path,
+    )
     assert ok.returncode == 0, ok.stdout
     assert [(tmp_path / f"out.{j}").read_text() for j in (1, 2, 3)] == [f"task {j}\n" for j in (1, 2, 3)]
     assert "with exit status 0" in (tmp_path / "log/job.2.log").read_text()
-    bad = run([str(UTILS / "run_local.sh"), "JOB=1:2", "log/bad.JOB.log", "bash", "-c", "echo oops; exit $((JOB - 1))"],
-              tmp_path)
-    assert bad.returncode == 1 and "1 of 2 job(s) failed (job 2); see log/bad.2.log" in bad.stdout and "oops" in bad.stdout
+    bad = run(
+        [str(UTILS / "run_local.sh"), "JOB=1:2", "log/bad.JOB.log", "bash", "-c", "echo oops; exit $((JOB - 1))"],
+        tmp_path,
+    )
+    assert (
+        bad.returncode == 1 and "1 of 2 job(s) failed (job 2); see log/bad.2.log" in bad.stdout and "oops" in bad.stdout
+    )
 
 
 def test_slurm_runner_submits_an_array_with_resources(tmp_path):
@@ -48,8 +65,22 @@ def test_slurm_runner_submits_an_array_with_resources(tmp_path):
     sbatch.write_text(FAKE_SBATCH)
     sbatch.chmod(sbatch.stat().st_mode | stat.S_IEXEC)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_EXTRA_OPTS": "--partition=gpu"}
-    proc = run([str(UTILS / "run_slurm.sh"), "--gpu", "2", "--mem", "8G", "JOB=1:2", "exp/log/train.JOB.log",
-                "bash", "-c", "echo trained JOB > 'model JOB.txt'"], tmp_path, env)
+    proc = run(
+        [
+            str(UTILS / "run_slurm.sh"),
+            "--gpu",
+            "2",
+            "--mem",
+            "8G",
+            "JOB=1:2",
+            "exp/log/train.JOB.log",
+            "bash",
+            "-c",
+            "echo trained JOB > 'model JOB.txt'",
+        ],
+        tmp_path,
+        env,
+    )
     assert proc.returncode == 0, proc.stdout
     assert [(tmp_path / f"model {j}.txt").read_text() for j in (1, 2)] == ["trained 1\n", "trained 2\n"]
     args = (bin_dir / "sbatch.args").read_text()

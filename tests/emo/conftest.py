@@ -1,4 +1,5 @@
 """Fixtures for the emotion-model tests: real EmoDB audio and small emotion models."""
+
 from typing import Callable, List, Tuple
 
 import pytest
@@ -24,10 +25,30 @@ def build_model(tmp_path) -> Callable[..., torch.nn.Module]:
     """Small Qieemo model from command-line style options, as EmotionTask.build_model sees them."""
 
     def build(*options: str, encoder: str = "efficient_conformer", encoder_conf: str = SMALL_EC):
-        argv = ["--labels", "N", "F", "W", "T", "--frontend", "default", "--normalize", "utterance_mvn",
-                "--encoder", encoder, "--encoder_conf", encoder_conf,
-                "--fusion_conf", "output_size=32", "--attention_conf", "attention_dim=32",
-                "--classifier_conf", "hidden_size=32", "--output_dir", str(tmp_path), *options]
+        argv = [
+            "--labels",
+            "N",
+            "F",
+            "W",
+            "T",
+            "--frontend",
+            "default",
+            "--normalize",
+            "utterance_mvn",
+            "--encoder",
+            encoder,
+            "--encoder_conf",
+            encoder_conf,
+            "--fusion_conf",
+            "output_size=32",
+            "--attention_conf",
+            "attention_dim=32",
+            "--classifier_conf",
+            "hidden_size=32",
+            "--output_dir",
+            str(tmp_path),
+            *options,
+        ]
         torch.manual_seed(0)
         return EmotionTask.build_model(EmotionTask.get_parser().parse_args(argv))
 

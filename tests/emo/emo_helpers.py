@@ -1,4 +1,5 @@
 """Helpers shared by the emotion tests (a plain module: `conftest` names collide across folders)."""
+
 from typing import List, Tuple
 
 import torch

@@ -1,4 +1,5 @@
 """Initialising the emotion model from real ESPnet ASR experiments (trained by the fixtures)."""
+
 import subprocess
 import sys
 
@@ -10,8 +11,20 @@ from espnet_qieemo.tasks.emotion import EmotionTask
 
 
 def init_args(tmp_path, asr_init, *options):
-    argv = ["--labels", "N", "F", "W", "T", "--asr_init", str(asr_init), "--output_dir",
-            str(tmp_path / "emo"), "--fusion_conf", "output_size=32", *options]
+    argv = [
+        "--labels",
+        "N",
+        "F",
+        "W",
+        "T",
+        "--asr_init",
+        str(asr_init),
+        "--output_dir",
+        str(tmp_path / "emo"),
+        "--fusion_conf",
+        "output_size=32",
+        *options,
+    ]
     return EmotionTask.get_parser().parse_args(argv)
 
 
@@ -44,9 +57,23 @@ def test_init_from_packed_zip_keeps_frozen_asr_heads(tmp_path, asr_exp):
     stats = yaml.safe_load(exp.config.read_text())["normalize_conf"]["stats_file"]
     zip_path = tmp_path / "asr.zip"
     subprocess.run(
-        [sys.executable, "-m", "espnet2.bin.pack", "asr", "--asr_train_config", str(exp.config),
-         "--asr_model_file", str(exp.model_file), "--option", stats, "--outpath", str(zip_path)],
-        check=True, capture_output=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "espnet2.bin.pack",
+            "asr",
+            "--asr_train_config",
+            str(exp.config),
+            "--asr_model_file",
+            str(exp.model_file),
+            "--option",
+            stats,
+            "--outpath",
+            str(zip_path),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
     )
     args = init_args(tmp_path, zip_path, "--keep_asr_heads", "true")
     model = EmotionTask.build_model(args)
@@ -59,8 +86,14 @@ def test_init_from_packed_zip_keeps_frozen_asr_heads(tmp_path, asr_exp):
 
 def test_encoder_mismatch_lists_the_keys_that_differ(tmp_path, asr_exp):
     exp = asr_exp("conformer", stock=True)
-    args = init_args(tmp_path, exp.dir, "--encoder", "conformer",
-                     "--encoder_conf", "{output_size: 128, num_blocks: 6, attention_heads: 4}")
+    args = init_args(
+        tmp_path,
+        exp.dir,
+        "--encoder",
+        "conformer",
+        "--encoder_conf",
+        "{output_size: 128, num_blocks: 6, attention_heads: 4}",
+    )
     with pytest.raises(ValueError) as err:
         EmotionTask.build_model(args)
     message = str(err.value)

@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from emo_helpers import pad_batch
+
 from espnet_qieemo.emo.cma import FORMS
 from espnet_qieemo.emo.espnet_model import RecallTally
 
@@ -19,6 +19,8 @@ def fusion_grad_norm(model, waves) -> float:
     model.zero_grad()
     model(batch, lens, torch.tensor([1, 0, 2]))[0].backward()
     return float(torch.cat([p.grad.flatten() for p in model.fusion.parameters()]).norm())
+
+
 from espnet_qieemo.emo.preprocessor import EmotionPreprocessor
 
 
@@ -48,7 +50,6 @@ def test_block_weights_get_gradients_and_move(build_model, emodb_waves):
         optim.step()
     assert not torch.allclose(model.fusion.block_weights, before)
     assert set(stats) == {"loss", "acc"} and int(weight) == 3
-
 
 
 @pytest.mark.parametrize("attention, min_change", [("none", 1e-3), ("cma", 0.0)])

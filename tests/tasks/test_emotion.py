@@ -6,8 +6,10 @@ import torch
 from espnet_qieemo.tasks.emotion import EmotionTask, encoder_choices, resolve_class_weights, resolve_labels
 
 CONF = Path(__file__).resolve().parents[2] / "egs2" / "iemocap_qieemo" / "emo1" / "conf"
-SMALL_CONFORMER = ("{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 3, "
-                   "input_layer: conv2d, macaron_style: true, use_cnn_module: true}")
+SMALL_CONFORMER = (
+    "{output_size: 32, attention_heads: 2, linear_units: 64, num_blocks: 3, "
+    "input_layer: conv2d, macaron_style: true, use_cnn_module: true}"
+)
 
 
 def parse(*argv: str):
@@ -20,10 +22,27 @@ def test_encoder_choices_are_the_asr_tasks_plus_efficient_conformer():
 
 
 def test_encoder_gets_a_scaled_learning_rate(tmp_path):
-    args = parse("--labels", "a", "b", "--frontend", "default", "--encoder", "conformer",
-                 "--encoder_conf", SMALL_CONFORMER, "--fusion_conf", "num_blocks=3",
-                 "--optim", "adam", "--optim_conf", "lr=0.01", "--encoder_lr_scale", "0.1",
-                 "--output_dir", str(tmp_path))
+    args = parse(
+        "--labels",
+        "a",
+        "b",
+        "--frontend",
+        "default",
+        "--encoder",
+        "conformer",
+        "--encoder_conf",
+        SMALL_CONFORMER,
+        "--fusion_conf",
+        "num_blocks=3",
+        "--optim",
+        "adam",
+        "--optim_conf",
+        "lr=0.01",
+        "--encoder_lr_scale",
+        "0.1",
+        "--output_dir",
+        str(tmp_path),
+    )
     model = EmotionTask.build_model(args)
     [optim] = EmotionTask.build_optimizers(args, model)
     encoder_ids = {id(p) for p in model.encoder.parameters()}
@@ -64,8 +83,17 @@ def test_every_emotion_config_parses(config):
 
 
 def test_scratch_config_builds_the_paper_size_model(tmp_path):
-    args = parse("--config", str(CONF / "train_emo_qieemo_scratch.yaml"), "--labels", "a", "b", "c", "d",
-                 "--output_dir", str(tmp_path))
+    args = parse(
+        "--config",
+        str(CONF / "train_emo_qieemo_scratch.yaml"),
+        "--labels",
+        "a",
+        "b",
+        "c",
+        "d",
+        "--output_dir",
+        str(tmp_path),
+    )
     model = EmotionTask.build_model(args)
     assert len(model.encoder.encoders) == 12
     assert model.fusion.num_blocks == 6 and model.attention.output_size() == 256
@@ -76,12 +104,28 @@ def test_scratch_config_builds_the_paper_size_model(tmp_path):
 
 def test_balanced_class_weights_come_from_the_training_labels(tmp_path):
     (tmp_path / "emotion").write_text("u1 neu\nu2 neu\nu3 neu\nu4 sad\n")
-    args = parse("--labels", "neu", "sad", "--model_conf", "class_weights=balanced",
-                 "--train_data_path_and_name_and_type", f"{tmp_path}/wav.scp,speech,sound",
-                 "--train_data_path_and_name_and_type", f"{tmp_path}/emotion,emotion,text")
+    args = parse(
+        "--labels",
+        "neu",
+        "sad",
+        "--model_conf",
+        "class_weights=balanced",
+        "--train_data_path_and_name_and_type",
+        f"{tmp_path}/wav.scp,speech,sound",
+        "--train_data_path_and_name_and_type",
+        f"{tmp_path}/emotion,emotion,text",
+    )
     resolve_class_weights(args, ["neu", "sad"])
     assert args.model_conf["class_weights"] == pytest.approx([4 / (2 * 3), 4 / (2 * 1)], abs=1e-6)
-    args = parse("--labels", "neu", "hap", "sad", "--model_conf", "class_weights=balanced",
-                 "--train_data_path_and_name_and_type", f"{tmp_path}/emotion,emotion,text")
+    args = parse(
+        "--labels",
+        "neu",
+        "hap",
+        "sad",
+        "--model_conf",
+        "class_weights=balanced",
+        "--train_data_path_and_name_and_type",
+        f"{tmp_path}/emotion,emotion,text",
+    )
     with pytest.raises(ValueError, match=r"emotion: no training utterance of class\(es\) \['hap'\]"):
         resolve_class_weights(args, ["neu", "hap", "sad"])

@@ -1,4 +1,5 @@
 """Fast loading of a finished model: the same model as ESPnet's path, without ESPnet's task imports."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -44,9 +45,11 @@ def test_fast_load_equals_espnet_load(shipped, data_root):
 
 
 def test_fast_load_imports_no_espnet_task(shipped):
-    code = ("import sys; from espnet_qieemo.tasks.emotion_builder import load_emotion_model; "
-            f"load_emotion_model({str(shipped[0])!r}, {str(shipped[1])!r}); "
-            "print(sorted(m for m in sys.modules if m.startswith('espnet2.tasks') or m == 'espnet2.train.trainer'))")
+    code = (
+        "import sys; from espnet_qieemo.tasks.emotion_builder import load_emotion_model; "
+        f"load_emotion_model({str(shipped[0])!r}, {str(shipped[1])!r}); "
+        "print(sorted(m for m in sys.modules if m.startswith('espnet2.tasks') or m == 'espnet2.train.trainer'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
 

@@ -1,4 +1,5 @@
 """Audio input: formats, rates, channels, and the reasons bad input is refused."""
+
 import numpy as np
 import pytest
 import soundfile
@@ -19,7 +20,7 @@ def test_load_resamples_22k_to_16k_like_an_independent_resampler(emodb_file):
     reference = resample_poly(signal, 320, 441).astype(np.float32)  # 22050 * 320 / 441 = 16000
     assert len(ours) == len(reference) == 32000
     # Two different band-limited resamplers agree up to their filters' stop-band error.
-    assert np.sqrt(np.mean((ours - reference) ** 2)) < 0.01 * np.sqrt(np.mean(reference ** 2))
+    assert np.sqrt(np.mean((ours - reference) ** 2)) < 0.01 * np.sqrt(np.mean(reference**2))
 
 
 def test_stereo_is_down_mixed_to_the_channel_mean(emodb_file, tmp_path):
@@ -35,13 +36,16 @@ def test_integer_pcm_arrays_are_scaled_like_float_reads(emodb_file):
     np.testing.assert_allclose(audio.prepare(pcm, fs), audio.load(emodb_file), atol=1e-6)
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda p: p.write_bytes(b""), "empty file"),
-    (lambda p: p.write_text("not audio at all\n" * 20), "not a readable audio file"),
-    (lambda p: soundfile.write(p, np.zeros((0,), np.float32), 16000), "zero-length"),
-    (lambda p: soundfile.write(p, np.zeros(16000, np.float32), 16000), "all-silent"),
-    (lambda p: soundfile.write(p, np.array([0.1, np.nan] * 8000, np.float32), 16000, subtype="FLOAT"), "NaN"),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_text("not audio at all\n" * 20), "not a readable audio file"),
+        (lambda p: soundfile.write(p, np.zeros((0,), np.float32), 16000), "zero-length"),
+        (lambda p: soundfile.write(p, np.zeros(16000, np.float32), 16000), "all-silent"),
+        (lambda p: soundfile.write(p, np.array([0.1, np.nan] * 8000, np.float32), 16000, subtype="FLOAT"), "NaN"),
+    ],
+)
 def test_bad_files_raise_audio_error_with_reason(tmp_path, make, reason):
     path = tmp_path / "bad.wav"
     make(path)

@@ -1,4 +1,5 @@
 """Outputs appear whole or not at all."""
+
 import pytest
 
 from espnet_qieemo.utils.fileio import atomic_write

@@ -1,4 +1,5 @@
 """Chunked STFT features of a long recording equal ESPnet's one-pass features."""
+
 import numpy as np
 import pytest
 import soundfile

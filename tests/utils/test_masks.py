@@ -1,4 +1,5 @@
 """Padding-free means: windows and whole sequences against plain arithmetic."""
+
 import torch
 
 from espnet_qieemo.utils.masks import masked_mean, masked_window_mean, valid_mask

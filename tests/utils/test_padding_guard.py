@@ -1,4 +1,5 @@
 """The guard makes ESPnet's own conformer give each utterance in a padded batch its lone result."""
+
 import torch
 
 from espnet_qieemo._offline import no_nltk_downloads
@@ -16,9 +17,18 @@ def _encode(encoder, feats, lens):
 
 def test_padded_batch_equals_each_utterance_alone():
     torch.manual_seed(0)
-    encoder = ConformerEncoder(20, output_size=32, attention_heads=2, linear_units=64, num_blocks=2,
-                               input_layer="conv2d", rel_pos_type="latest", pos_enc_layer_type="rel_pos",
-                               selfattention_layer_type="rel_selfattn", cnn_module_kernel=7).eval()
+    encoder = ConformerEncoder(
+        20,
+        output_size=32,
+        attention_heads=2,
+        linear_units=64,
+        num_blocks=2,
+        input_layer="conv2d",
+        rel_pos_type="latest",
+        pos_enc_layer_type="rel_pos",
+        selfattention_layer_type="rel_selfattn",
+        cnn_module_kernel=7,
+    ).eval()
     lens = torch.tensor([90, 61])  # 61 frames: the sliced subsampling mask overcounts by one
     feats = torch.randn(2, 90, 20) * (torch.arange(90)[None, :, None] < lens[:, None, None])
     alone, alone_len = _encode(encoder, feats[1:, :61], lens[1:])

@@ -1,4 +1,5 @@
 """Segmentation of long recordings: energy VAD on real speech and fixed windows."""
+
 import numpy as np
 import pytest
 import soundfile

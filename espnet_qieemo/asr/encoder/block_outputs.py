@@ -6,6 +6,7 @@ model use a stock ESPnet checkpoint (conformer, e_branchformer, ...) as its back
 A block may carry an integer ``stride`` attribute (the efficient conformer's downsampling
 blocks do); it is how the frame rate of each block is known exactly.
 """
+
 from dataclasses import dataclass
 from typing import List
 

@@ -1,8 +1,8 @@
 """Efficient conformer encoder: conformer blocks with progressive downsampling."""
+
 from typing import List, Optional, Tuple
 
 import torch
-from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet.nets.pytorch_backend.nets_utils import get_activation
 from espnet.nets.pytorch_backend.transformer.embedding import RelPositionalEncoding
 from espnet.nets.pytorch_backend.transformer.positionwise_feed_forward import (
@@ -15,6 +15,7 @@ from espnet.nets.pytorch_backend.transformer.subsampling import (
     Conv2dSubsampling8,
     TooShortUttError,
 )
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from typeguard import typechecked
 
 from espnet_qieemo.asr.encoder.efficient_conformer_layers import (
@@ -39,8 +40,7 @@ def _check_layer_indices(name: str, indices: List[int], num_blocks: int) -> None
     bad = [i for i in indices if not 0 <= i < num_blocks]
     if bad or len(set(indices)) != len(indices):
         raise ValueError(
-            f"{name}={indices}: expected distinct block indices in [0, {num_blocks}) "
-            f"(num_blocks={num_blocks})"
+            f"{name}={indices}: expected distinct block indices in [0, {num_blocks}) (num_blocks={num_blocks})"
         )
 
 
@@ -115,9 +115,7 @@ class EfficientConformerEncoder(AbsEncoder):
             input_size,
             output_size,
             dropout_rate,
-            RelPositionalEncoding(
-                output_size, positional_dropout_rate, max_pos_emb_len
-            ),
+            RelPositionalEncoding(output_size, positional_dropout_rate, max_pos_emb_len),
         )
         self.min_input_frames = self._min_input_frames()
 
@@ -125,18 +123,14 @@ class EfficientConformerEncoder(AbsEncoder):
         strides = dict(zip(stride_layer_idx, stride))
 
         def feed_forward() -> PositionwiseFeedForward:
-            return PositionwiseFeedForward(
-                output_size, linear_units, dropout_rate, activation
-            )
+            return PositionwiseFeedForward(output_size, linear_units, dropout_rate, activation)
 
         def attention(idx: int) -> torch.nn.Module:
             if idx in group_layer_idx and group_size > 1:
                 return GroupedRelPositionMultiHeadedAttention(
                     attention_heads, output_size, attention_dropout_rate, group_size
                 )
-            return ChunkedRelPositionMultiHeadedAttention(
-                attention_heads, output_size, attention_dropout_rate
-            )
+            return ChunkedRelPositionMultiHeadedAttention(attention_heads, output_size, attention_dropout_rate)
 
         self.encoders = torch.nn.ModuleList(
             EfficientConformerBlock(
@@ -144,9 +138,7 @@ class EfficientConformerEncoder(AbsEncoder):
                 attention(idx),
                 feed_forward(),
                 feed_forward() if macaron_style else None,
-                MaskedConvolutionModule(
-                    output_size, cnn_module_kernel, activation, strides.get(idx, 1)
-                ),
+                MaskedConvolutionModule(output_size, cnn_module_kernel, activation, strides.get(idx, 1)),
                 dropout_rate,
             )
             for idx in range(num_blocks)
@@ -166,18 +158,13 @@ class EfficientConformerEncoder(AbsEncoder):
     ) -> None:
         """Reject bad configurations up front, naming the offending key."""
         if input_layer not in INPUT_LAYERS:
-            raise ValueError(
-                f"unknown input_layer={input_layer!r}; expected one of {INPUT_LAYERS}"
-            )
+            raise ValueError(f"unknown input_layer={input_layer!r}; expected one of {INPUT_LAYERS}")
         if attention_heads < 1 or output_size % attention_heads:
             raise ValueError(
-                f"attention_heads={attention_heads} must be a positive divisor of "
-                f"output_size={output_size}"
+                f"attention_heads={attention_heads} must be a positive divisor of output_size={output_size}"
             )
         if cnn_module_kernel < 1 or cnn_module_kernel % 2 == 0:
-            raise ValueError(
-                f"cnn_module_kernel={cnn_module_kernel} must be a positive odd number"
-            )
+            raise ValueError(f"cnn_module_kernel={cnn_module_kernel} must be a positive odd number")
         if len(stride) != len(stride_layer_idx):
             raise ValueError(
                 f"stride={stride} and stride_layer_idx={stride_layer_idx} must have "
@@ -208,9 +195,7 @@ class EfficientConformerEncoder(AbsEncoder):
                 torch.nn.Dropout(dropout_rate),
                 pos_enc,
             )
-        return CONV_SUBSAMPLING[input_layer](
-            input_size, output_size, dropout_rate, pos_enc
-        )
+        return CONV_SUBSAMPLING[input_layer](input_size, output_size, dropout_rate, pos_enc)
 
     def output_size(self) -> int:
         return self._output_size

@@ -7,6 +7,7 @@ Masks are bool tensors (batch, 1, time), True on valid frames, as in ESPnet.
 Attention runs over chunks of query rows (``espnet_qieemo.utils.chunking``), so a long
 input never holds a full time x time score matrix.
 """
+
 import math
 from typing import Optional, Tuple
 
@@ -188,9 +189,7 @@ class GroupedRelPositionMultiHeadedAttention(ChunkedRelPositionMultiHeadedAttent
     embedding of that distance. Parameters equal ESPnet's ungrouped attention.
     """
 
-    def __init__(
-        self, n_head: int, n_feat: int, dropout_rate: float, group_size: int
-    ) -> None:
+    def __init__(self, n_head: int, n_feat: int, dropout_rate: float, group_size: int) -> None:
         super().__init__(n_head, n_feat, dropout_rate)
         self.group_size = group_size
 
@@ -293,9 +292,7 @@ class EfficientConformerBlock(torch.nn.Module):
         """((batch, time, size), pos_emb), (batch, 1, time) -> same at time / stride."""
         x, pos_emb = x_input
         if self.feed_forward_macaron is not None:
-            x = x + self.ff_scale * self.dropout(
-                self.feed_forward_macaron(self.norm_ff_macaron(x))
-            )
+            x = x + self.ff_scale * self.dropout(self.feed_forward_macaron(self.norm_ff_macaron(x)))
         y = self.norm_mha(x)
         x = x + self.dropout(self.self_attn(y, y, y, pos_emb, mask))
 

@@ -1,4 +1,5 @@
 """Fixtures for encoder tests: log-mel features of real speech and a small encoder config."""
+
 from pathlib import Path
 from typing import Dict, List
 

@@ -1,4 +1,5 @@
 """BlockOutputCollector on the efficient conformer and on ESPnet's own ConformerEncoder."""
+
 import torch
 from conftest import SMALL_ENCODER, pad_batch
 

@@ -1,4 +1,5 @@
 """EfficientConformerEncoder on real speech features: invariance, lengths, errors, registry."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """The efficient conformer's layers against ESPnet's own modules and plain arithmetic."""
+
 import pytest
 import torch
 from espnet.nets.pytorch_backend.transformer.attention import (

@@ -7,6 +7,7 @@ set. An utterance missing from the hypothesis counts as all deletions.
 Usage (from a recipe dir): ``python -m pyscripts.asr_wer --ref dump/raw/asr_test/text
 --hyp <decode dir>/text --out <decode dir>/result.txt``
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -36,8 +37,11 @@ def score(ref_path: Path, hyp_path: Path) -> List[str]:
     hyp = read_table(hyp_path, allow_empty_value=True) if hyp_path.is_file() else {}
     if not ref:
         raise DataDirError(f"{ref_path}: no reference transcripts")
-    lines = [f"ref: {ref_path}", f"hyp: {hyp_path}", f"utterances: {len(ref)} (missing in hyp: "
-             f"{sum(1 for u in ref if u not in hyp)})"]
+    lines = [
+        f"ref: {ref_path}",
+        f"hyp: {hyp_path}",
+        f"utterances: {len(ref)} (missing in hyp: {sum(1 for u in ref if u not in hyp)})",
+    ]
     for unit, name in (("word", "WER"), ("char", "CER")):
         errors, length = error_counts(ref, hyp, unit)
         lines.append(f"{name}: {100.0 * errors / max(length, 1):.2f} % ({errors} / {length})")

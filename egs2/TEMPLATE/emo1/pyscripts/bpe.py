@@ -8,6 +8,7 @@ is logged.
 Usage (from a recipe dir): ``python -m pyscripts.bpe --text dump/raw/asr_train/text --vocab_size 5000
 --out data/token_list/bpe_unigram5000``
 """
+
 import argparse
 import logging
 import sys
@@ -30,9 +31,14 @@ def train_bpe(text: Path, out: Path, vocab_size: int, model_type: str = "unigram
     with staged_dir(out) as staging:
         write_lines(staging / "train.txt", sentences)
         spm.SentencePieceTrainer.train(
-            input=str(staging / "train.txt"), model_prefix=str(staging / "bpe"), vocab_size=vocab_size,
-            model_type=model_type, character_coverage=1.0, input_sentence_size=100000000,
-            hard_vocab_limit=False, minloglevel=2,
+            input=str(staging / "train.txt"),
+            model_prefix=str(staging / "bpe"),
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=1.0,
+            input_sentence_size=100000000,
+            hard_vocab_limit=False,
+            minloglevel=2,
         )
         sp = spm.SentencePieceProcessor(model_file=str(staging / "bpe.model"))
         pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if sp.id_to_piece(i) not in SPECIAL]

@@ -8,6 +8,7 @@ Usage (from a recipe dir): ``python -m pyscripts.folds check data/fold1 data/fol
        ``python -m pyscripts.folds derive --corpus dump/raw/iemocap
        --fold data/fold1 dump/raw/fold1 [--fold SRC DST ...]`` (the folds of a formatted corpus)
 """
+
 import argparse
 import random
 import sys
@@ -126,7 +127,7 @@ def check_fold(fold: PathLike) -> Dict[str, int]:
                 f"not appear in train or valid"
             )
     for i, a in enumerate(PARTS):
-        for b in PARTS[i + 1:]:
+        for b in PARTS[i + 1 :]:
             shared = set(utt2spk[a]) & set(utt2spk[b])
             if shared:
                 raise FoldError(f"{fold}: utterances in both {a} and {b}: {sorted(shared)[:5]}")

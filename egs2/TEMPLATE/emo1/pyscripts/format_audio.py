@@ -9,6 +9,7 @@ dir and swapped in only when complete.
 Usage (from a recipe dir): ``python -m pyscripts.format_audio --set data/asr_train dump/raw/asr_train
 [--set SRC DST ...]`` (one process for all sets: importing torch for resampling is slow)
 """
+
 import argparse
 import logging
 import sys
@@ -21,14 +22,14 @@ from typing import Dict, Optional, Sequence, Tuple
 import soundfile
 
 from espnet_qieemo.utils import audio
-
 from pyscripts.kaldi_dir import DATA_FILES, DataDirError, read_table, staged_dir, write_data_dir
 
 KEEP_SUFFIXES = (".wav", ".flac")
 
 
-def format_one(item: Tuple[str, str], dst_data: Path, final_data: Path, fs: int,
-               min_samples: int) -> Tuple[str, Optional[str], int, str]:
+def format_one(
+    item: Tuple[str, str], dst_data: Path, final_data: Path, fs: int, min_samples: int
+) -> Tuple[str, Optional[str], int, str]:
     """(utt, path in the formatted wav.scp or None, samples, reason when excluded)."""
     utt, path = item
     try:
@@ -52,8 +53,9 @@ def format_dir(src: Path, dst: Path, fs: int = 16000, min_duration: float = 0.2,
     dst = dst.resolve()
     with staged_dir(dst) as staging:
         (staging / "data").mkdir()
-        work = partial(format_one, dst_data=staging / "data", final_data=dst / "data", fs=fs,
-                       min_samples=int(min_duration * fs))
+        work = partial(
+            format_one, dst_data=staging / "data", final_data=dst / "data", fs=fs, min_samples=int(min_duration * fs)
+        )
         # Threads, not processes: decoding and resampling release the GIL, and forking a
         # process that already runs torch's thread pool can deadlock.
         with ThreadPool(max(1, nj)) as pool:
@@ -74,15 +76,27 @@ def format_dir(src: Path, dst: Path, fs: int = 16000, min_duration: float = 0.2,
     kinds = Counter(reason.split(":")[0] for reason in excluded.values())
     logging.info("%s -> %s: kept %d, excluded %d %s", src, dst, len(kept), len(excluded), dict(kinds))
     if excluded:
-        logging.warning("%s: %d utterance(s) excluded (%s); see %s/excluded", src, len(excluded),
-                        ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())), dst)
+        logging.warning(
+            "%s: %d utterance(s) excluded (%s); see %s/excluded",
+            src,
+            len(excluded),
+            ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())),
+            dst,
+        )
     return {"kept": len(kept), "excluded": len(excluded)}
 
 
 def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", nargs=2, type=Path, action="append", required=True, metavar=("SRC", "DST"),
-                        help="Kaldi data dir with wav.scp, and the formatted dir to (re)create")
+    parser.add_argument(
+        "--set",
+        nargs=2,
+        type=Path,
+        action="append",
+        required=True,
+        metavar=("SRC", "DST"),
+        help="Kaldi data dir with wav.scp, and the formatted dir to (re)create",
+    )
     parser.add_argument("--fs", type=int, default=16000, help="target sample rate")
     parser.add_argument("--min_duration", type=float, default=0.2, help="shorter utterances are excluded (s)")
     parser.add_argument("--nj", type=int, default=1, help="parallel worker threads")

@@ -3,6 +3,7 @@
 Every writer goes through a temporary path and a rename, so an interrupted or failed stage
 never leaves a half-written file or directory behind in place of a good one.
 """
+
 import logging
 import os
 import shutil
@@ -137,8 +138,9 @@ def write_sets(out: PathLike, sets: Sequence[Tuple[str, Mapping[str, Mapping[str
     with staged_dirs(out, [name for name, _ in sets]) as staging:
         for name, tables in sets:
             write_data_dir(staging / name, tables)
-            logging.info("%s: %d utterances, %d speakers", name, len(tables["text"]),
-                         len(set(tables["utt2spk"].values())))
+            logging.info(
+                "%s: %d utterances, %d speakers", name, len(tables["text"]), len(set(tables["utt2spk"].values()))
+            )
 
 
 def keys_of(path: PathLike) -> List[str]:

@@ -9,6 +9,7 @@ checkpoint selection are measured on speakers the model never trained on.
 Usage (from a recipe dir): ``python -m pyscripts.speechocean762 --root <speechocean762> --out data
 [--train_set asr_train --valid_set asr_valid --test_set asr_test --valid_every 5]``
 """
+
 import argparse
 import logging
 import sys
@@ -57,8 +58,9 @@ def split_speakers(tables: Tables, valid_every: int) -> Tuple[Tables, Tables]:
     return parts
 
 
-def prepare(root: Path, out: Path, names: Sequence[str] = ("asr_train", "asr_valid", "asr_test"),
-            valid_every: int = 5) -> None:
+def prepare(
+    root: Path, out: Path, names: Sequence[str] = ("asr_train", "asr_valid", "asr_test"), valid_every: int = 5
+) -> None:
     """Write the train, valid and test sets ``out/<name>`` together (all or none)."""
     if valid_every < 2:
         raise DataDirError(f"--valid_every {valid_every}: must be >= 2 so that test speakers remain")
@@ -74,8 +76,9 @@ def main(argv: Sequence[str] = None) -> None:
     parser.add_argument("--train_set", default="asr_train")
     parser.add_argument("--valid_set", default="asr_valid")
     parser.add_argument("--test_set", default="asr_test")
-    parser.add_argument("--valid_every", type=int, default=5,
-                        help="every N-th test/ speaker validates, the others test")
+    parser.add_argument(
+        "--valid_every", type=int, default=5, help="every N-th test/ speaker validates, the others test"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:

@@ -18,6 +18,7 @@ Usage (from the recipe dir): ``python -m local.demo_results --fold_dir 'dump/raw
 [--selection "residual" 'exp/seed{seed}/emo_y/fold{fold}'] [--setup "text"]
 [--probe exp/layer_probe/probe.json] --images_dir images --out RESULTS.md [--readme ../../../README.md] [--check]``
 """
+
 import argparse
 import json
 import os
@@ -28,11 +29,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-
-from espnet_qieemo.emo.metrics import METRICS
-
 from pyscripts.emo_score import FoldResult, plot_confusion, score_fold, summarize
 from pyscripts.kaldi_dir import DataDirError, write_lines
+
+from espnet_qieemo.emo.metrics import METRICS
 
 BEGIN = "<!-- emodb-demo-results:begin -->"
 END = "<!-- emodb-demo-results:end -->"
@@ -44,8 +44,7 @@ def runs(seeds: Sequence[str], folds: Sequence[str]) -> List[Tuple[str, str]]:
     return [(s, k) for s in seeds for k in folds]
 
 
-def score_system(pattern: str, fold_dir: str, folds: Sequence[str], seeds: Sequence[str] = ("0",)
-                 ) -> List[FoldResult]:
+def score_system(pattern: str, fold_dir: str, folds: Sequence[str], seeds: Sequence[str] = ("0",)) -> List[FoldResult]:
     """One FoldResult per (seed, fold) run, seed-major; a system without seeds repeats its folds."""
     results = []
     for seed, k in runs(seeds, folds):
@@ -86,11 +85,14 @@ def best_valid_ua(exp_dir: Path) -> float:
     return 100.0 * max(values)
 
 
-def validation_scores(rows: Sequence[Tuple[str, str]], seeds: Sequence[str], folds: Sequence[str]
-                      ) -> Dict[str, np.ndarray]:
+def validation_scores(
+    rows: Sequence[Tuple[str, str]], seeds: Sequence[str], folds: Sequence[str]
+) -> Dict[str, np.ndarray]:
     """Best validation UA of each (seed, fold) run of each candidate."""
-    return {name: np.array([best_valid_ua(Path(pattern.format(fold=k, seed=s))) for s, k in runs(seeds, folds)])
-            for name, pattern in rows}
+    return {
+        name: np.array([best_valid_ua(Path(pattern.format(fold=k, seed=s))) for s, k in runs(seeds, folds)])
+        for name, pattern in rows
+    }
 
 
 def choose(scores: Dict[str, np.ndarray]) -> str:
@@ -105,8 +107,11 @@ def selection_table(rows: Sequence[Tuple[str, str]], seeds: Sequence[str], folds
     lines = ["| candidate | validation UA | chosen |", "|---|---|---|"]
     for name, v in scores.items():
         lines.append(f"| {name} | {v.mean():.1f} +- {v.std():.1f} | {'**yes**' if name == chosen else ''} |")
-    lines += ["", f"Best-epoch validation UA (validation utterances come from the training speakers of each fold), "
-                  f"mean +- std over {len(seeds) * len(folds)} runs; no test fold is read."]
+    lines += [
+        "",
+        f"Best-epoch validation UA (validation utterances come from the training speakers of each fold), "
+        f"mean +- std over {len(seeds) * len(folds)} runs; no test fold is read.",
+    ]
     return lines
 
 
@@ -125,17 +130,22 @@ def per_fold_wa(results: List[FoldResult]) -> str:
 def system_table(systems: Sequence[Tuple[str, List[FoldResult]]], n_seeds: int) -> List[str]:
     first_name, first = systems[0]
     fold_names = list(dict.fromkeys(f.name for f in first))
-    lines = [f"| system | WA | UA | WF1 | UA gain of {first_name} (runs won) "
-             f"| WA per fold ({', '.join(fold_names)}) |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"| system | WA | UA | WF1 | UA gain of {first_name} (runs won) | WA per fold ({', '.join(fold_names)}) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, folds in systems:
         s = summarize(folds)
         gap = "" if folds is first else paired_gap(first, folds)
         lines.append(f"| {name} | " + " | ".join(fmt(s[m]) for m in METRICS) + f" | {gap} | {per_fold_wa(folds)} |")
-    lines += ["", f"Mean +- population std over {len(first)} runs ({n_seeds} seed(s) x {len(fold_names)} folds), "
-                  "in percent. WA = accuracy, UA = mean per-class recall, WF1 = support-weighted F1; a test "
-                  "utterance without a prediction counts as wrong. The gain column is the run-by-run (same seed, "
-                  f"same fold) UA difference between {first_name} and that row (positive: the first row is "
-                  "better), with the number of runs where it is better. Per-fold WA is the mean over seeds."]
+    lines += [
+        "",
+        f"Mean +- population std over {len(first)} runs ({n_seeds} seed(s) x {len(fold_names)} folds), "
+        "in percent. WA = accuracy, UA = mean per-class recall, WF1 = support-weighted F1; a test "
+        "utterance without a prediction counts as wrong. The gain column is the run-by-run (same seed, "
+        f"same fold) UA difference between {first_name} and that row (positive: the first row is "
+        "better), with the number of runs where it is better. Per-fold WA is the mean over seeds.",
+    ]
     return lines
 
 
@@ -148,23 +158,39 @@ def probe_table(probe: Dict) -> List[str]:
     return lines
 
 
-def section(systems: Sequence[Tuple[str, List[FoldResult]]], probe: Optional[Dict], images: str,
-            heading: str, setup: str, n_seeds: int, selection: Optional[List[str]] = None) -> List[str]:
+def section(
+    systems: Sequence[Tuple[str, List[FoldResult]]],
+    probe: Optional[Dict],
+    images: str,
+    heading: str,
+    setup: str,
+    n_seeds: int,
+    selection: Optional[List[str]] = None,
+) -> List[str]:
     """The results text shared by RESULTS.md and the README (``images`` relative to that file)."""
     first = systems[0][1]
     fold_counts = dict((f.name, f.counts.get("test", 0)) for f in first)
     counts = " / ".join(str(c) for c in fold_counts.values())
-    lines = [f"{heading} EmoDB demo (`make demo`, CPU)", "",
-             f"EmoDB, classes {', '.join(first[0].labels)}; {len(fold_counts)} folds, each testing one male + one "
-             f"female speaker (test sizes {counts}); validation from the training speakers only. {setup}", ""]
+    lines = [
+        f"{heading} EmoDB demo (`make demo`, CPU)",
+        "",
+        f"EmoDB, classes {', '.join(first[0].labels)}; {len(fold_counts)} folds, each testing one male + one "
+        f"female speaker (test sizes {counts}); validation from the training speakers only. {setup}",
+        "",
+    ]
     lines += system_table(systems, n_seeds)
     lines += ["", f"Confusion matrix of {systems[0][0]} (all test folds): ![confusion]({images}/confusion.png)"]
     if selection:
         lines += ["", f"{heading}# CMA form chosen on validation UA", ""] + selection
     if probe is not None:
-        lines += ["", f"{heading}# Linear probe per ASR encoder block (paper Table I)", "",
-                  f"Frozen ASR encoder, mean-pooled block outputs, a 256-dim two-layer head per block and fold "
-                  f"(epoch chosen by valid UA, {probe['epochs']} epochs max).", ""]
+        lines += [
+            "",
+            f"{heading}# Linear probe per ASR encoder block (paper Table I)",
+            "",
+            f"Frozen ASR encoder, mean-pooled block outputs, a 256-dim two-layer head per block and fold "
+            f"(epoch chosen by valid UA, {probe['epochs']} epochs max).",
+            "",
+        ]
         lines += probe_table(probe) + ["", f"![probe]({images}/layer_probe.png)"]
     return lines
 
@@ -190,8 +216,9 @@ def render(args) -> Tuple[Dict[Path, str], List[Tuple[str, List[FoldResult]]]]:
         texts[args.out] += "\n" + args.notes.read_text(encoding="utf-8")
     if args.readme:
         readme_images = os.path.relpath(args.images_dir, args.readme.parent)
-        texts[args.readme] = replace_block(args.readme.read_text(encoding="utf-8"),
-                                           section(systems, probe, readme_images, "###", **common))
+        texts[args.readme] = replace_block(
+            args.readme.read_text(encoding="utf-8"), section(systems, probe, readme_images, "###", **common)
+        )
     return texts, systems
 
 
@@ -210,11 +237,22 @@ def main(argv: Sequence[str] = None) -> None:
     parser.add_argument("--fold_dir", required=True, help="fold data dir pattern with {fold} (holds test/emotion)")
     parser.add_argument("--folds", nargs="+", required=True, help="fold numbers")
     parser.add_argument("--seeds", nargs="+", default=["0"], help="training seeds ({seed} in the patterns)")
-    parser.add_argument("--system", nargs=2, action="append", default=[], metavar=("NAME", "HYP_PATTERN"),
-                        help="row name and its inference dir pattern with {fold} (and {seed}); the first gets "
-                        "the confusion PNG")
-    parser.add_argument("--selection", nargs=2, action="append", default=[], metavar=("NAME", "EXP_PATTERN"),
-                        help="a candidate compared on validation UA: its training exp dir pattern (train.log)")
+    parser.add_argument(
+        "--system",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "HYP_PATTERN"),
+        help="row name and its inference dir pattern with {fold} (and {seed}); the first gets the confusion PNG",
+    )
+    parser.add_argument(
+        "--selection",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "EXP_PATTERN"),
+        help="a candidate compared on validation UA: its training exp dir pattern (train.log)",
+    )
     parser.add_argument("--notes", type=Path, help="markdown appended to --out (how the choices were made)")
     parser.add_argument("--setup", default="", help="a sentence on the backbones and seeds, put under the heading")
     parser.add_argument("--probe", type=Path, help="probe.json of layer_probe (probe.png beside it is copied)")
@@ -222,8 +260,9 @@ def main(argv: Sequence[str] = None) -> None:
     parser.add_argument("--out", type=Path, help="RESULTS.md to write")
     parser.add_argument("--readme", type=Path, help="README.md whose demo section is replaced")
     parser.add_argument("--check", action="store_true", help="only verify that the files match the outputs")
-    parser.add_argument("--print_choice", action="store_true",
-                        help="only print the --selection candidate with the best validation UA")
+    parser.add_argument(
+        "--print_choice", action="store_true", help="only print the --selection candidate with the best validation UA"
+    )
     args = parser.parse_args(argv)
     if not args.print_choice and not (args.system and args.out and args.images_dir):
         parser.error("give --system (at least one), --out and --images_dir")

@@ -9,6 +9,7 @@ else trains.
 Usage (from the recipe dir): ``python -m local.digits_an4 --fsdd <fsdd>/recordings --an4 <mini_an4>/an4 --out data
 [--train_set asr_train --valid_set asr_valid --test_set asr_test]``
 """
+
 import argparse
 import logging
 import re
@@ -75,8 +76,7 @@ def read_an4(an4: Path, subset: str, tables: Tables) -> None:
         add(tables, f"an4_{speaker}_{utt}", path, text.upper(), f"an4_{speaker}")
 
 
-def prepare(fsdd: Path, an4: Path, out: Path, names: Sequence[str] = ("asr_train", "asr_valid", "asr_test")
-            ) -> None:
+def prepare(fsdd: Path, an4: Path, out: Path, names: Sequence[str] = ("asr_train", "asr_valid", "asr_test")) -> None:
     """Write the train, valid and test sets ``out/<name>`` together (all or none)."""
     train, valid, test = empty_tables(), empty_tables(), empty_tables()
     read_fsdd(fsdd, train, valid, test)

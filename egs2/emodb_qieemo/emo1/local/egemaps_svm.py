@@ -11,6 +11,7 @@ per fold, so one scorer reads every system; ``score`` holds the softmax of the S
 Usage (from the recipe dir): ``python -m local.egemaps_svm --labels data/emodb/labels
 --fold data/fold1 exp/egemaps_svm/fold1 --fold data/fold2 exp/egemaps_svm/fold2 ...``
 """
+
 import argparse
 import logging
 import sys
@@ -18,12 +19,11 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+from pyscripts.kaldi_dir import DataDirError, read_labels, read_table
 
 from espnet_qieemo.emo.metrics import confusion_matrix, metrics_from_confusion
 from espnet_qieemo.utils import audio
 from espnet_qieemo.utils.fileio import atomic_write
-
-from pyscripts.kaldi_dir import DataDirError, read_labels, read_table
 
 C_GRID = (0.001, 0.01, 0.1, 1.0)
 
@@ -31,8 +31,9 @@ C_GRID = (0.001, 0.01, 0.1, 1.0)
 def egemaps_extractor():
     import opensmile
 
-    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                           feature_level=opensmile.FeatureLevel.Functionals)
+    return opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+    )
 
 
 def extract(wav_scp: Path, smile, cache: Dict[str, np.ndarray]) -> Tuple[List[str], List[Tuple[str, str]]]:
@@ -52,8 +53,9 @@ def extract(wav_scp: Path, smile, cache: Dict[str, np.ndarray]) -> Tuple[List[st
     return keys, errors
 
 
-def part_arrays(fold: Path, part: str, labels: Sequence[str], cache: Dict[str, np.ndarray]
-                ) -> Tuple[List[str], np.ndarray, np.ndarray]:
+def part_arrays(
+    fold: Path, part: str, labels: Sequence[str], cache: Dict[str, np.ndarray]
+) -> Tuple[List[str], np.ndarray, np.ndarray]:
     """(utts with features, features, class indices) of ``fold/part``."""
     emotion = read_table(fold / part / "emotion")
     utts = [u for u in read_table(fold / part / "wav.scp") if u in cache]
@@ -69,8 +71,7 @@ def fit_svm(x: np.ndarray, y: np.ndarray, c: float, seed: int):
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
-    model = make_pipeline(StandardScaler(), LinearSVC(C=c, class_weight="balanced", max_iter=20000,
-                                                      random_state=seed))
+    model = make_pipeline(StandardScaler(), LinearSVC(C=c, class_weight="balanced", max_iter=20000, random_state=seed))
     return model.fit(x, y)
 
 
@@ -105,8 +106,9 @@ def run_fold(fold: Path, out_dir: Path, labels: List[str], smile, cache: Dict[st
     return best_c
 
 
-def write_outputs(out_dir: Path, labels: Sequence[str], utts: Sequence[str], probs: np.ndarray,
-                  errors: Sequence[Tuple[str, str]]) -> None:
+def write_outputs(
+    out_dir: Path, labels: Sequence[str], utts: Sequence[str], probs: np.ndarray, errors: Sequence[Tuple[str, str]]
+) -> None:
     """The files of ``emo_inference``, each written to a temp file and renamed."""
     with atomic_write(out_dir / "labels") as f:
         f.writelines(f"{label}\n" for label in labels)
@@ -121,8 +123,15 @@ def write_outputs(out_dir: Path, labels: Sequence[str], utts: Sequence[str], pro
 def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labels", type=Path, required=True, help="class order, one label per line")
-    parser.add_argument("--fold", nargs=2, action="append", required=True, type=Path, metavar=("FOLD_DIR", "OUT_DIR"),
-                        help="fold dir with train/valid/test data dirs, and where to write its test predictions")
+    parser.add_argument(
+        "--fold",
+        nargs=2,
+        action="append",
+        required=True,
+        type=Path,
+        metavar=("FOLD_DIR", "OUT_DIR"),
+        help="fold dir with train/valid/test data dirs, and where to write its test predictions",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")

@@ -7,6 +7,7 @@ IEMOCAP session does; validation comes from the eight training speakers only.
 
 Usage (from the recipe dir): ``python -m local.emodb --emodb <emodb>/wav --out data [--all_classes]``
 """
+
 import argparse
 import logging
 import re

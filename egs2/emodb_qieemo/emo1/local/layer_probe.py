@@ -11,6 +11,7 @@ Usage (from the recipe dir): ``python -m local.layer_probe --asr_config exp/asr/
 --asr_model_file exp/asr/valid.acc.best.pth --labels data/emodb/labels
 --fold dump/raw/fold1 ... --out_dir exp/layer_probe``
 """
+
 import argparse
 import json
 import logging
@@ -20,13 +21,12 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
+from pyscripts.kaldi_dir import DataDirError, read_labels, read_table, write_lines
 
 from espnet_qieemo._offline import no_nltk_downloads
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutputCollector
 from espnet_qieemo.emo.metrics import METRICS, confusion_matrix, metrics_from_confusion
 from espnet_qieemo.utils import audio
-
-from pyscripts.kaldi_dir import DataDirError, read_labels, read_table, write_lines
 
 HIDDEN = 256
 PARTS = ("train", "valid", "test")
@@ -57,7 +57,7 @@ def extract(model: torch.nn.Module, wav_scp: Path, cache: Dict[str, np.ndarray],
     """Add the pooled block features of every not yet seen utterance of ``wav_scp`` to ``cache``."""
     todo = [(u, p) for u, p in read_table(wav_scp).items() if u not in cache]
     for start in range(0, len(todo), batch_size):
-        chunk = todo[start: start + batch_size]
+        chunk = todo[start : start + batch_size]
         waves = []
         for utt, path in chunk:
             try:
@@ -68,8 +68,9 @@ def extract(model: torch.nn.Module, wav_scp: Path, cache: Dict[str, np.ndarray],
             cache[utt] = feats
 
 
-def part_data(fold: Path, part: str, labels: Sequence[str], cache: Dict[str, np.ndarray]
-              ) -> Tuple[np.ndarray, np.ndarray]:
+def part_data(
+    fold: Path, part: str, labels: Sequence[str], cache: Dict[str, np.ndarray]
+) -> Tuple[np.ndarray, np.ndarray]:
     emotion = read_table(fold / part / "emotion")
     utts = list(read_table(fold / part / "wav.scp"))
     unknown = sorted({emotion[u] for u in utts} - set(labels))
@@ -82,8 +83,7 @@ def scores(y: np.ndarray, pred: np.ndarray, n_cls: int) -> Dict[str, float]:
     return metrics_from_confusion(confusion_matrix(y, pred, n_cls))
 
 
-def train_head(data: Dict[str, Tuple[np.ndarray, np.ndarray]], n_cls: int, epochs: int, seed: int
-               ) -> Dict[str, float]:
+def train_head(data: Dict[str, Tuple[np.ndarray, np.ndarray]], n_cls: int, epochs: int, seed: int) -> Dict[str, float]:
     """Fit D -> 256 -> C on train (full batch), keep the epoch with the best valid UA; test metrics."""
     torch.manual_seed(seed)
     x_tr = data["train"][0]
@@ -108,8 +108,9 @@ def train_head(data: Dict[str, Tuple[np.ndarray, np.ndarray]], n_cls: int, epoch
         return scores(data["test"][1], head(xs["test"]).argmax(-1).numpy(), n_cls)
 
 
-def probe(model: torch.nn.Module, folds: Sequence[Path], labels: List[str], epochs: int, seed: int,
-          batch_size: int) -> Dict:
+def probe(
+    model: torch.nn.Module, folds: Sequence[Path], labels: List[str], epochs: int, seed: int, batch_size: int
+) -> Dict:
     """{"blocks": [{"block": i, "folds": [{WA, UA, WF1}, ...]}, ...]} over every encoder block."""
     # Small model, small heads: one thread is 10-50x faster than several fighting over a busy CPU.
     threads = torch.get_num_threads()
@@ -129,8 +130,13 @@ def probe(model: torch.nn.Module, folds: Sequence[Path], labels: List[str], epoc
             logging.info("%s: test WA per block %s", fold, [round(float(r[-1]["WA"]), 1) for r in per_block])
     finally:
         torch.set_num_threads(threads)
-    return {"labels": labels, "seed": seed, "epochs": epochs, "folds": [str(f) for f in folds],
-            "blocks": [{"block": b + 1, "folds": res} for b, res in enumerate(per_block)]}
+    return {
+        "labels": labels,
+        "seed": seed,
+        "epochs": epochs,
+        "folds": [str(f) for f in folds],
+        "blocks": [{"block": b + 1, "folds": res} for b, res in enumerate(per_block)],
+    }
 
 
 def summary(result: Dict) -> List[Dict]:
@@ -152,8 +158,14 @@ def plot(result: Dict, path: Path, title: str) -> None:
     blocks = [r["block"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for metric in ("WA", "UA"):
-        ax.errorbar(blocks, [r[metric][0] for r in rows], yerr=[r[metric][1] for r in rows], marker="o",
-                    capsize=3, label=f"{metric} (mean +- std over {len(result['folds'])} folds)")
+        ax.errorbar(
+            blocks,
+            [r[metric][0] for r in rows],
+            yerr=[r[metric][1] for r in rows],
+            marker="o",
+            capsize=3,
+            label=f"{metric} (mean +- std over {len(result['folds'])} folds)",
+        )
     ax.set_xticks(blocks)
     ax.set_xlabel("encoder block")
     ax.set_ylabel("test accuracy (%)")
@@ -170,9 +182,11 @@ def plot(result: Dict, path: Path, title: str) -> None:
 def write_results(result: Dict, out_dir: Path, title: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_lines(out_dir / "probe.json", [json.dumps(result, indent=2)])
-    write_lines(out_dir / "probe.tsv", ["block\t" + "\t".join(f"{m}_mean\t{m}_std" for m in METRICS)]
-                + [f"{r['block']}\t" + "\t".join(f"{r[m][0]:.2f}\t{r[m][1]:.2f}" for m in METRICS)
-                   for r in summary(result)])
+    write_lines(
+        out_dir / "probe.tsv",
+        ["block\t" + "\t".join(f"{m}_mean\t{m}_std" for m in METRICS)]
+        + [f"{r['block']}\t" + "\t".join(f"{r[m][0]:.2f}\t{r[m][1]:.2f}" for m in METRICS) for r in summary(result)],
+    )
     plot(result, out_dir / "probe.png", title)
 
 
@@ -194,8 +208,9 @@ def main(argv: Sequence[str] = None) -> None:
         for path in (args.asr_config, args.asr_model_file):
             if not path.is_file():
                 raise DataDirError(f"{path}: not found; expected the ASR experiment's config.yaml and .pth")
-        result = probe(load_asr(args.asr_config, args.asr_model_file), args.fold, labels, args.epochs, args.seed,
-                       args.batch_size)
+        result = probe(
+            load_asr(args.asr_config, args.asr_model_file), args.fold, labels, args.epochs, args.seed, args.batch_size
+        )
         write_results(result, args.out_dir, args.title)
     except DataDirError as err:
         sys.exit(f"ERROR: layer probe: {err}")

@@ -7,6 +7,7 @@ Session ``k``.
 
 Usage (from the recipe dir): ``python -m local.iemocap --iemocap <IEMOCAP_full_release> --out data``
 """
+
 import argparse
 import logging
 import re
@@ -121,8 +122,11 @@ def session_table(emotion: Mapping[str, str], utt2session: Mapping[str, str]) ->
     for session in SESSIONS:
         counts = Counter(emotion[u] for u in emotion if utt2session[u] == session)
         rows.append(f"{session:10s}" + "".join(f"{counts[c]:7d}" for c in classes) + f"{sum(counts.values()):8d}")
-    rows.append(f"{'all':10s}" + "".join(f"{sum(1 for v in emotion.values() if v == c):7d}" for c in classes)
-                + f"{len(emotion):8d}")
+    rows.append(
+        f"{'all':10s}"
+        + "".join(f"{sum(1 for v in emotion.values() if v == c):7d}" for c in classes)
+        + f"{len(emotion):8d}"
+    )
     return "\n".join(rows)
 
 
@@ -132,13 +136,21 @@ def report(emotion: Mapping[str, str], utt2session: Mapping[str, str], raw_count
     sizes = tuple(sum(1 for u in emotion if utt2session[u] == s) for s in SESSIONS)
     logging.info("raw labels: %s", dict(sorted(raw_counts.items())))
     if len(emotion) == FULL_TOTAL and sizes == FULL_TEST_SIZES:
-        logging.info("IEMOCAP: %d utterances, test folds %s (the full corpus)\n%s", len(emotion),
-                     "/".join(map(str, sizes)), table)
+        logging.info(
+            "IEMOCAP: %d utterances, test folds %s (the full corpus)\n%s",
+            len(emotion),
+            "/".join(map(str, sizes)),
+            table,
+        )
     else:
         logging.warning(
-            "IEMOCAP: %d utterances, test folds %s; the full corpus gives %d and %s. "
-            "Per-session counts:\n%s", len(emotion), "/".join(map(str, sizes)), FULL_TOTAL,
-            "/".join(map(str, FULL_TEST_SIZES)), table)
+            "IEMOCAP: %d utterances, test folds %s; the full corpus gives %d and %s. Per-session counts:\n%s",
+            len(emotion),
+            "/".join(map(str, sizes)),
+            FULL_TOTAL,
+            "/".join(map(str, FULL_TEST_SIZES)),
+            table,
+        )
 
 
 def prepare(root: Path, out: Path, valid_ratio: float, seed: int) -> List[Path]:

@@ -8,6 +8,7 @@ written, then swapped in together, so a failure keeps the previous sets intact.
 Usage (from the recipe dir): ``python -m local.librispeech --root <LibriSpeech> --out data
 --set asr_train "train-clean-100" --set asr_valid dev-clean --set asr_test test-clean``
 """
+
 import argparse
 import logging
 import sys
@@ -80,8 +81,14 @@ def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True, help="the LibriSpeech folder")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--set", nargs=2, action="append", required=True, metavar=("NAME", "SUBSETS"),
-                        help="data dir name and space-separated subsets merged into it")
+    parser.add_argument(
+        "--set",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("NAME", "SUBSETS"),
+        help="data dir name and space-separated subsets merged into it",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:

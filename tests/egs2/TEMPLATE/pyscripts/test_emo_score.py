@@ -3,10 +3,9 @@ import re
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-
 from pyscripts import emo_score
 from pyscripts.kaldi_dir import DataDirError, write_lines, write_table
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 LABELS = ["neu", "hap", "ang", "sad"]
 
@@ -26,8 +25,11 @@ def make_fold(root, name, ref, hyp, errors=()):
 def sklearn_metrics(ref, hyp):
     y_true = [ref[u] for u in ref]
     y_pred = [hyp.get(u, "<none>") for u in ref]
-    return {"WA": 100 * accuracy_score(y_true, y_pred), "UA": 100 * balanced_accuracy_score(y_true, y_pred),
-            "WF1": 100 * f1_score(y_true, y_pred, labels=LABELS, average="weighted", zero_division=0)}
+    return {
+        "WA": 100 * accuracy_score(y_true, y_pred),
+        "UA": 100 * balanced_accuracy_score(y_true, y_pred),
+        "WF1": 100 * f1_score(y_true, y_pred, labels=LABELS, average="weighted", zero_division=0),
+    }
 
 
 @pytest.fixture
@@ -60,16 +62,27 @@ def test_metrics_match_sklearn_and_missing_counts_as_wrong(two_folds, tmp_path):
 def test_results_md_rows_and_confusion(two_folds, tmp_path):
     conf = tmp_path / "train.yaml"
     conf.write_text("seed: 7\nmax_epoch: 3\n")
-    emo_score.main(["--fold", *two_folds[0][2], "--fold", *two_folds[1][2], "--config", str(conf),
-                    "--out_dir", str(tmp_path / "scores")])
+    emo_score.main(
+        [
+            "--fold",
+            *two_folds[0][2],
+            "--fold",
+            *two_folds[1][2],
+            "--config",
+            str(conf),
+            "--out_dir",
+            str(tmp_path / "scores"),
+        ]
+    )
     md = (tmp_path / "scores" / "RESULTS.md").read_text()
     metrics = json.loads((tmp_path / "scores" / "metrics.json").read_text())
     row = re.search(r"^\| fold2 \| 7 \| 1 \| 40 \| 1 \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", md, re.M)
     assert [float(x) for x in row.groups()] == [round(metrics["folds"]["fold2"][m], 2) for m in emo_score.METRICS]
     assert "| neu | " in md and "<none>" in md and "seed 7" in md and "max_epoch: 3" in md
     total = sum(np.array(metrics["folds"][n]["confusion"]) for n in ("fold1", "fold2"))
-    assert (tmp_path / "scores" / "confusion.txt").read_text().splitlines()[2] == \
-        "| neu | " + " | ".join(str(x) for x in total[0]) + " |"
+    assert (tmp_path / "scores" / "confusion.txt").read_text().splitlines()[2] == "| neu | " + " | ".join(
+        str(x) for x in total[0]
+    ) + " |"
     assert (tmp_path / "scores" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -100,8 +113,11 @@ def test_collapse_is_warned_with_the_class_name(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         result = emo_score.score(folds, [], tmp_path / "scores", "t", "cmd")
     text = (tmp_path / "scores" / "RESULTS.md").read_text()
-    for needle in ("fold1: class 'neu' is never predicted", "fold2: class 'sad' is almost never predicted",
-                   "fold1: per-class recall spreads widely: 'neu' 0.0 %"):
+    for needle in (
+        "fold1: class 'neu' is never predicted",
+        "fold2: class 'sad' is almost never predicted",
+        "fold1: per-class recall spreads widely: 'neu' 0.0 %",
+    ):
         assert needle in text
         assert any(needle in w for w in result["warnings"])
         assert needle in caplog.text

@@ -1,5 +1,4 @@
 import pytest
-
 from pyscripts import folds
 from pyscripts.kaldi_dir import read_table, subset_data_dir, write_data_dir, write_table
 
@@ -10,8 +9,11 @@ SPEAKERS = ("a1", "a2", "b1", "b2", "c1", "c2")  # group = first letter
 def corpus(tmp_path):
     """Six speakers in three groups, ten utterances each, two classes."""
     utts = {f"{s}_{i:02d}": s for s in SPEAKERS for i in range(10)}
-    tables = {"wav.scp": {u: f"/audio/{u}.wav" for u in utts}, "utt2spk": utts,
-              "emotion": {u: ("ang" if int(u[-1]) % 2 else "sad") for u in utts}}
+    tables = {
+        "wav.scp": {u: f"/audio/{u}.wav" for u in utts},
+        "utt2spk": utts,
+        "emotion": {u: ("ang" if int(u[-1]) % 2 else "sad") for u in utts},
+    }
     write_data_dir(tmp_path / "corpus", tables)
     return tmp_path / "corpus", {u: s[0] for u, s in utts.items()}
 

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import soundfile
-
 from pyscripts import format_audio
 from pyscripts.kaldi_dir import DataDirError, read_table, write_data_dir
 
@@ -21,10 +20,21 @@ def src(tmp_path):
     soundfile.write(audio / "narrow.flac", sine(1.0, 8000), 8000)
     soundfile.write(audio / "short.wav", sine(0.1, 16000), 16000)
     (audio / "broken.wav").write_bytes(b"RIFF not really audio")
-    utts = {"ok16k": "ok16k.wav", "stereo": "stereo.wav", "narrow": "narrow.flac", "short": "short.wav",
-            "broken": "broken.wav"}
-    write_data_dir(tmp_path / "src", {"wav.scp": {u: str(audio / f) for u, f in utts.items()},
-                                      "emotion": {u: "neu" for u in utts}, "utt2spk": {u: "s1" for u in utts}})
+    utts = {
+        "ok16k": "ok16k.wav",
+        "stereo": "stereo.wav",
+        "narrow": "narrow.flac",
+        "short": "short.wav",
+        "broken": "broken.wav",
+    }
+    write_data_dir(
+        tmp_path / "src",
+        {
+            "wav.scp": {u: str(audio / f) for u, f in utts.items()},
+            "emotion": {u: "neu" for u in utts},
+            "utt2spk": {u: "s1" for u in utts},
+        },
+    )
     return tmp_path / "src"
 
 

@@ -1,11 +1,11 @@
 """Data-dir helpers shared by the recipe tools: staged swaps, the label list, light imports."""
+
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
 from pyscripts.kaldi_dir import DataDirError, read_labels, staged_dir, staged_dirs, write_lines
 
 REPO = Path(__file__).resolve().parents[4]
@@ -58,17 +58,31 @@ def test_read_labels_is_the_training_reader_with_data_dir_errors(tmp_path):
         read_labels(labels)
 
 
-@pytest.mark.parametrize("recipe, modules", [
-    ("emodb_qieemo", "pyscripts.kaldi_dir pyscripts.folds pyscripts.bpe pyscripts.asr_wer pyscripts.emo_score "
-                     "pyscripts.speechocean762 local.emodb local.digits_an4 local.demo_results"),
-    ("iemocap_qieemo", "pyscripts.folds local.iemocap local.librispeech"),
-])
+@pytest.mark.parametrize(
+    "recipe, modules",
+    [
+        (
+            "emodb_qieemo",
+            "pyscripts.kaldi_dir pyscripts.folds pyscripts.bpe pyscripts.asr_wer pyscripts.emo_score "
+            "pyscripts.speechocean762 local.emodb local.digits_an4 local.demo_results",
+        ),
+        ("iemocap_qieemo", "pyscripts.folds local.iemocap local.librispeech"),
+    ],
+)
 def test_recipe_tools_import_neither_torch_nor_espnet(recipe, modules):
     """Run from the recipe dir as the stages do (``python -m pyscripts.x`` / ``local.x``)."""
-    code = (f"import importlib, sys\nfor m in {modules.split()!r}: importlib.import_module(m)\n"
-            "print(sorted(m for m in ('torch', 'torchaudio', 'espnet2') if m in sys.modules))")
+    code = (
+        f"import importlib, sys\nfor m in {modules.split()!r}: importlib.import_module(m)\n"
+        "print(sorted(m for m in ('torch', 'torchaudio', 'espnet2') if m in sys.modules))"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO / "egs2" / recipe / "emo1", env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO / "egs2" / recipe / "emo1",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.splitlines()[-1] == "[]"

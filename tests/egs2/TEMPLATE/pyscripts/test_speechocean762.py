@@ -1,8 +1,8 @@
 """speechocean762 to ASR sets: real corpus layout, unseen speakers for validation and test."""
+
 from pathlib import Path
 
 import pytest
-
 from pyscripts import speechocean762
 from pyscripts.kaldi_dir import DataDirError, read_table
 
@@ -52,5 +52,7 @@ def test_missing_audio_is_named_and_nothing_is_written(sets, tmp_path):
 
 
 def test_missing_corpus_folder_says_what_is_expected(tmp_path):
-    with pytest.raises(SystemExit, match=r"SPEECHOCEAN762=.*nope/train not found; expected the corpus' train/ and test/"):
+    with pytest.raises(
+        SystemExit, match=r"SPEECHOCEAN762=.*nope/train not found; expected the corpus' train/ and test/"
+    ):
         speechocean762.main(["--root", str(tmp_path / "nope"), "--out", str(tmp_path / "data")])

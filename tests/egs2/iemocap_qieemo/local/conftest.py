@@ -1,4 +1,5 @@
 """A minimal IEMOCAP-layout tree with synthetic audio, for the IEMOCAP prep unit tests."""
+
 from pathlib import Path
 from typing import Dict, Tuple
 

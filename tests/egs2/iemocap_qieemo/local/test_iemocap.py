@@ -2,7 +2,6 @@ import logging
 import shutil
 
 import pytest
-
 from iemocap_local import iemocap
 from pyscripts.folds import FoldError
 from pyscripts.kaldi_dir import read_table

@@ -1,6 +1,5 @@
 import pytest
 import soundfile
-
 from iemocap_local import librispeech
 from pyscripts.kaldi_dir import read_table
 
@@ -20,8 +19,12 @@ def tree(tmp_path):
 def test_merges_subsets_into_named_sets(tree, tmp_path):
     librispeech.prepare(tree, tmp_path / "data", [("asr_train", "train-a train-b"), ("asr_valid", "dev")])
     text = read_table(tmp_path / "data/asr_train/text")
-    assert text == {"11-7-0000": "HELLO WORLD", "11-7-0001": "GOOD BYE", "22-7-0000": "HELLO WORLD",
-                    "22-7-0001": "GOOD BYE"}
+    assert text == {
+        "11-7-0000": "HELLO WORLD",
+        "11-7-0001": "GOOD BYE",
+        "22-7-0000": "HELLO WORLD",
+        "22-7-0001": "GOOD BYE",
+    }
     assert read_table(tmp_path / "data/asr_valid/utt2spk") == {"33-7-0000": "33", "33-7-0001": "33"}
     assert read_table(tmp_path / "data/asr_train/wav.scp")["22-7-0001"].endswith("train-b/22/7/22-7-0001.flac")
 
@@ -29,7 +32,9 @@ def test_merges_subsets_into_named_sets(tree, tmp_path):
 def test_mistyped_subset_names_present_ones_and_writes_nothing(tree, tmp_path):
     librispeech.prepare(tree, tmp_path / "data", [("asr_valid", "dev")])
     before = (tmp_path / "data/asr_valid/text").read_text()
-    with pytest.raises(librispeech.CorpusError, match=r"subset folder 'dev-clean' not found .*present: \['dev', 'train-a', 'train-b'\]"):
+    with pytest.raises(
+        librispeech.CorpusError, match=r"subset folder 'dev-clean' not found .*present: \['dev', 'train-a', 'train-b'\]"
+    ):
         librispeech.prepare(tree, tmp_path / "data", [("asr_train", "train-a"), ("asr_valid", "dev-clean")])
     assert not (tmp_path / "data/asr_train").exists()
     assert (tmp_path / "data/asr_valid/text").read_text() == before
