@@ -28,7 +28,7 @@ def parse_cases(text: str) -> List[Tuple[float, int, int]]:
             seconds, batch = size.split("x")
             cases.append((float(seconds), int(batch), int(reps)))
         except ValueError:
-            raise ValueError(f"--cases item {item!r}: expected SECONDSxBATCH:REPS, e.g. 10x16:2")
+            raise ValueError(f"--cases item {item!r}: expected SECONDSxBATCH:REPS, e.g. 10x16:2") from None
     return cases
 
 

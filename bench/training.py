@@ -55,7 +55,8 @@ def section(opts, results, setting) -> str:
         f"batch {setting['batch']} x {setting['seconds']:g} s of audio per step; one warm-up step, "
         f"then the median of {setting['reps']} timed steps, each model in a fresh process. "
         "Peak = the process's RSS high-water mark (weights, gradients, Adam state and "
-        "activations included; on GPU `torch.cuda.max_memory_allocated`). Speed-up = wav2vec 2.0 step time / model step time."
+        "activations included; on GPU `torch.cuda.max_memory_allocated`). "
+        "Speed-up = wav2vec 2.0 step time / model step time."
     )
     return "\n".join(
         [

@@ -9,6 +9,7 @@ notices ("Failed to import Flash Attention ...") to stdout; they go to stderr, s
 stdout holds only its records (``qieemo ... --format jsonl``).
 """
 
+import functools
 import importlib.abc
 import importlib.machinery
 import sys
@@ -34,8 +35,7 @@ class ImportHook(importlib.abc.MetaPathFinder):
         for finder in sys.meta_path:
             spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
             if spec is not None and spec.loader is not None:
-                load = spec.loader.exec_module
-                spec.loader.exec_module = lambda module: self.around(load, module)
+                spec.loader.exec_module = functools.partial(self.around, spec.loader.exec_module)
                 return spec
         return None
 

@@ -4,6 +4,7 @@ from emo_helpers import pad_batch
 
 from espnet_qieemo.emo.cma import FORMS
 from espnet_qieemo.emo.espnet_model import RecallTally
+from espnet_qieemo.emo.preprocessor import EmotionPreprocessor
 
 
 def attention_options(attention: str) -> list:
@@ -19,9 +20,6 @@ def fusion_grad_norm(model, waves) -> float:
     model.zero_grad()
     model(batch, lens, torch.tensor([1, 0, 2]))[0].backward()
     return float(torch.cat([p.grad.flatten() for p in model.fusion.parameters()]).norm())
-
-
-from espnet_qieemo.emo.preprocessor import EmotionPreprocessor
 
 
 @pytest.mark.parametrize("attention", ["none", *(f"cma:{form}" for form in FORMS)])

@@ -1,6 +1,6 @@
 """Efficient conformer encoder: conformer blocks with progressive downsampling."""
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from espnet.nets.pytorch_backend.nets_utils import get_activation
@@ -90,9 +90,9 @@ class EfficientConformerEncoder(AbsEncoder):
         macaron_style: bool = True,
         activation_type: str = "swish",
         cnn_module_kernel: int = 15,
-        stride_layer_idx: List[int] = [3],
-        stride: List[int] = [2],
-        group_layer_idx: List[int] = [0, 1, 2, 3],
+        stride_layer_idx: Sequence[int] = (3,),
+        stride: Sequence[int] = (2,),
+        group_layer_idx: Sequence[int] = (0, 1, 2, 3),
         group_size: int = 3,
         max_pos_emb_len: int = 5000,
     ) -> None:
@@ -151,9 +151,9 @@ class EfficientConformerEncoder(AbsEncoder):
         num_blocks: int,
         input_layer: str,
         cnn_module_kernel: int,
-        stride_layer_idx: List[int],
-        stride: List[int],
-        group_layer_idx: List[int],
+        stride_layer_idx: Sequence[int],
+        stride: Sequence[int],
+        group_layer_idx: Sequence[int],
         group_size: int,
     ) -> None:
         """Reject bad configurations up front, naming the offending key."""
