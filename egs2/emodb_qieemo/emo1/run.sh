@@ -128,6 +128,18 @@ trained() {  # <exp tag> <seed>: trained on every fold
     local k
     for k in ${folds}; do [ -f "${expdir}/emo_$1_seed$2/fold${k}/.done" ] || return 1; done
 }
+form_matches() {  # <exp tag> <seed> <extra options>: folds trained so far used the CMA form asked for
+    local want conf
+    want=$(sed -n 's/.*form=\([a-z]*\).*/\1/p' <<<"$3")
+    [ -n "${want}" ] || return 0
+    for conf in "${expdir}/emo_$1_seed$2"/fold*/config.yaml; do
+        [ -f "${conf}" ] || continue
+        sed -n '/^attention_conf:/,/^[^ ]/p' "${conf}" | grep -q "^ *form: ${want}$" && continue
+        echo "$0: ${conf} was trained with another CMA form than '${want}' (chosen since?); delete" \
+            "${expdir}/emo_$1_seed$2 or use another --expdir to retrain it" >&2
+        return 1
+    done
+}
 finished() {  # <exp tag> <seed>: trained and scored on every fold
     trained "$1" "$2" && [ -f "${expdir}/emo_$1_seed$2/RESULTS.md" ]
 }
@@ -180,6 +192,7 @@ if run_stage 3; then
             IFS='|' read -r name emo asr init tag extra <<<"${entry}"
             [ -z "${queued[${tag}_${seed}]:-}" ] || continue  # the literal form chosen: one row twice, one training
             queued[${tag}_${seed}]=1
+            form_matches "${tag}" "${seed}" "${extra}" || exit 1
             finished "${tag}" "${seed}" && { log "kept: ${name} (seed ${seed})"; continue; }
             jobs_+=("$(printf '%q ' "${name}" "${emo}" "${asr}" "${init}" "${tag}" "${seed}" "${extra}")")
         done

@@ -207,7 +207,8 @@ def replace_block(text: str, block: List[str]) -> str:
 def render(args) -> Tuple[Dict[Path, str], List[Tuple[str, List[FoldResult]]]]:
     """The text of every output file and the scored systems, from the inference outputs."""
     systems = [(name, score_system(pattern, args.fold_dir, args.folds, args.seeds)) for name, pattern in args.system]
-    selection = selection_table(args.selection, args.seeds, args.folds) if args.selection else None
+    # the form is chosen on the first seed (run.sh stage 2), so that is what the table shows
+    selection = selection_table(args.selection, args.seeds[:1], args.folds) if args.selection else None
     probe = json.loads(args.probe.read_text()) if args.probe else None
     images = os.path.relpath(args.images_dir, args.out.parent)
     common = dict(setup=args.setup, n_seeds=len(args.seeds), selection=selection)
