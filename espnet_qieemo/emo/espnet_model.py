@@ -8,6 +8,7 @@ from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from typeguard import typechecked
 
@@ -158,15 +159,24 @@ class ESPnetEmotionModel(AbsESPnetModel):
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         target = emotion.view(emotion.size(0), -1)[:, 0].long()
         logits = self.classify(speech, speech_lengths)
-        loss = torch.nn.functional.cross_entropy(logits, target, weight=self.class_weights)
+        per_utt = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+        if self.class_weights is None:
+            loss = per_utt.mean()
+            reported = loss
+        else:
+            w = self.class_weights.to(per_utt.device)[target]
+            loss = (w * per_utt).sum() / w.sum()  # as cross_entropy(weight=...) reduces it
+            # Reported per utterance (sum of w * l over the batch size): a batch-size weighted
+            # mean of it over the shards of a batch (ESPnet under DDP) equals the whole batch's.
+            reported = (w * per_utt).mean()
         pred = logits.argmax(-1)
         if self.training:
             self.num_updates += 1
         if self.tally is not None:
             self.tally.add(target, pred)
-        stats = dict(loss=loss.detach(), acc=(pred == target).float().mean().detach())
-        batch_size = torch.tensor(speech.size(0), device=loss.device)
-        return loss, stats, batch_size
+        stats = dict(loss=reported.detach(), acc=(pred == target).float().mean().detach())
+        # 1-element tensors, as ESPnet's DDP / DataParallel stat reduction expects
+        return force_gatherable((loss, stats, torch.tensor(speech.size(0))), loss.device)
 
     def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
         feats, feats_lengths = self._extract_feats(speech, speech_lengths)

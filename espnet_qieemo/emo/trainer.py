@@ -2,9 +2,13 @@
 
 UA is not a mean of per-batch values: the model counts a confusion matrix over the whole
 epoch and the trainer registers the recall mean once at the end, so
-``--best_model_criterion valid ua max`` selects on the real validation UA.
+``--best_model_criterion valid ua max`` selects on the real validation UA. Under DDP each
+rank counts its shard of every batch (ESPnet deals batch[rank::world_size]) and the counts
+are summed over the ranks, so UA covers every utterance exactly once; the number counted is
+logged.
 """
 
+import logging
 from typing import Callable, Iterable, Optional, Sequence
 
 import torch
@@ -23,6 +27,7 @@ class EmotionTrainer(Trainer):
     @classmethod
     def _with_ua(
         cls,
+        part: str,
         run: Callable,
         model: torch.nn.Module,
         reporter: SubReporter,
@@ -39,6 +44,7 @@ class EmotionTrainer(Trainer):
                 confusion = confusion.to(next(core.parameters()).device)
                 torch.distributed.all_reduce(confusion)
                 core.tally.confusion = confusion.cpu()
+            logging.info(f"{part} UA over {int(core.tally.confusion.sum())} utterances")
             reporter.register({"ua": core.tally.unweighted_accuracy()})
             reporter.next()
         finally:
@@ -59,6 +65,7 @@ class EmotionTrainer(Trainer):
         distributed_option: DistributedOption,
     ) -> bool:
         return cls._with_ua(
+            "train",
             super().train_one_epoch,
             model,
             reporter,
@@ -81,6 +88,7 @@ class EmotionTrainer(Trainer):
         distributed_option: DistributedOption,
     ) -> None:
         return cls._with_ua(
+            "valid",
             super().validate_one_epoch,
             model,
             reporter,

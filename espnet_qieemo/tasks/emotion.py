@@ -256,6 +256,11 @@ class EmotionTask(AbsTask):
         if ckpt is not None:
             parts = [p for p in BACKBONE + ASR_HEADS if getattr(model, p) is not None]
             load_asr_weights(model, ckpt.model_file, parts)
+        if model.freeze_encoder_steps > 0 and not getattr(args, "unused_parameters", True):
+            # While frozen, the encoder gets no gradient: DDP must be told (ESPnet builds the
+            # DDP wrapper from this option after build_model); a no-op without DDP.
+            logging.info("freeze_encoder_steps > 0: --unused_parameters true (DDP: encoder unused while frozen)")
+            args.unused_parameters = True
         return model
 
     @classmethod

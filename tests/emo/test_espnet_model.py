@@ -93,6 +93,26 @@ def test_class_weights_enter_the_cross_entropy(build_model, emodb_waves):
     assert float(stats["acc"]) == float((logits.argmax(-1) == target).float().mean())
 
 
+def test_reported_stats_add_up_over_shards_as_ddp_combines_them(build_model, emodb_waves):
+    """Under DDP, ESPnet averages each rank's stats weighted by its shard size: with class
+    weights the reported loss (and acc) of a batch dealt to two ranks must equal the whole
+    batch's, also for an uneven split (2 + 1)."""
+    weights = torch.tensor([1.0, 2.0, 0.5, 3.0])
+    model = build_model("--model_conf", f"class_weights={weights.tolist()}").eval()
+    waves = [w for _, w in emodb_waves]
+    target = torch.tensor([1, 3, 2])
+    with torch.no_grad():
+        _, whole, n = model(*pad_batch(waves), target)
+        shards = [model(*pad_batch(waves[s]), target[s]) for s in (slice(0, 2), slice(2, 3))]
+        logits = model.classify(*pad_batch(waves))
+    assert n.shape == (1,) and all(v.shape == (1,) for v in whole.values())  # ESPnet's gatherable form
+    per_utt = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    assert torch.allclose(whole["loss"], (weights[target] * per_utt).mean(), atol=1e-5)
+    for key in ("loss", "acc"):
+        combined = sum(stats[key] * k for _, stats, k in shards) / sum(k for _, _, k in shards)
+        assert torch.allclose(combined, whole[key], atol=1e-4), (key, combined, whole[key])
+
+
 def test_encoder_is_frozen_for_the_first_steps(build_model, emodb_waves):
     model = build_model("--model_conf", "freeze_encoder_steps=1").train()
     batch, lens = pad_batch([w for _, w in emodb_waves[:2]])
