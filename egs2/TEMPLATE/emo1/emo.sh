@@ -16,7 +16,7 @@
 #      (no test speaker in train or valid, no utterance in two parts, no empty part).
 #   4  ASR token list: sentencepiece model + tokens.txt (--nbpe, --bpemode).
 #   5  ASR feature statistics (asr_train --collect_stats true, --nj jobs, aggregated).
-#   6  ASR pretraining (asr_train; --ngpu > 1 = ESPnet DDP).
+#   6  ASR pretraining (asr_train; --ngpu > 1 = ESPnet DDP; --num_nodes > 1: Slurm, srun per node).
 #   7  ASR decoding of the held-out ASR sets (asr_inference) and WER/CER.
 #   8  Emotion statistics per fold (emo_train --collect_stats true).
 #   9  Emotion fine-tuning per fold, initialised from the stage-6 model (--asr_init).
@@ -28,7 +28,11 @@
 # Every stage writes into a temporary dir and swaps it in only when it succeeded, so a re-run
 # redoes a stage cleanly and a failed run never overwrites an earlier successful result.
 # Training stages (6, 9) train in place: an interrupted run resumes from its checkpoint
-# (ESPnet --resume); a finished one is redone from scratch and restored if the redo fails.
+# (ESPnet --resume); a finished one is redone from scratch and restored if the redo fails,
+# also when the redo was killed and the re-run after it fails.
+# Scale-out: --ngpu N trains with N GPUs of one node (ESPnet DDP, one process per GPU);
+# --num_nodes M (CMD_BACKEND=slurm) runs it on M nodes of N GPUs each: one sbatch job of M
+# nodes, srun starts one task per node, rank = node id, master = the job's first node.
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (emo.sh:${BASH_LINENO[0]}) $*"; }
@@ -39,6 +43,7 @@ stage=1
 stop_stage=12
 nj=4                 # parallel jobs for formatting, statistics, decoding and inference
 ngpu=0               # GPUs for training (> 1: ESPnet distributed data parallel)
+num_nodes=1          # nodes for training (> 1: CMD_BACKEND=slurm, ngpu GPUs on each node)
 inference_ngpu=0     # GPUs for decoding / inference
 seed=0               # seed of the validation split (training seeds are in the configs)
 dumpdir=dump/raw
@@ -71,7 +76,7 @@ use_asr_init=true    # false: train from random weights (ablation "without ASR p
 asr_model_file=""    # .pth inside the ASR exp (default: chosen by emo_train)
 inference_emo_model=valid.ua.ave.pth   # mean of the keep_nbest_models best epochs by valid UA
 inference_batch_size=8
-help_message="Usage: $0 [--stage N] [--stop_stage M] [--folds \"1 3\"] [--asr_exp DIR|ZIP] [--asr_config YAML] [--emo_config YAML] [--ngpu N] [--nj N] ...; see the header of $0."
+help_message="Usage: $0 [--stage N] [--stop_stage M] [--folds \"1 3\"] [--asr_exp DIR|ZIP] [--asr_config YAML] [--emo_config YAML] [--ngpu N] [--num_nodes M] [--nj N] ...; see the header of $0."
 
 . ./path.sh
 . ./cmd.sh
@@ -115,8 +120,12 @@ swap_in() {
 train_into() {
     local dir="$1"
     shift
-    rm -rf "${dir}.old"
-    if [ -f "${dir}/.done" ]; then mv "${dir}" "${dir}.old"; fi
+    # A finished <dir> is set aside; an unfinished one (killed) is resumed, and a finished
+    # <dir>.old that the killed run had set aside is kept until this run succeeds.
+    if [ -f "${dir}/.done" ]; then
+        rm -rf "${dir}.old"
+        mv "${dir}" "${dir}.old"
+    fi
     mkdir -p "${dir}"
     if ! "$@"; then
         if [ -d "${dir}.old" ]; then
@@ -154,8 +163,17 @@ num_jobs() {
     echo "${n}"
 }
 
+[[ "${num_nodes}" =~ ^[1-9][0-9]*$ ]] || fail "--num_nodes ${num_nodes}: expected a positive number"
+if [ "${num_nodes}" -gt 1 ] && [ "${cmd_backend}" != slurm ]; then
+    fail "--num_nodes ${num_nodes}: multi-node training needs CMD_BACKEND=slurm (now ${cmd_backend})"
+fi
+if [ "${num_nodes}" -gt 1 ] && [ "${ngpu}" -lt 1 ]; then
+    fail "--num_nodes ${num_nodes}: multi-node training needs --ngpu >= 1 (GPUs per node)"
+fi
+# ESPnet's own DDP: one process per GPU, spawned by ESPnet on each node; across nodes ESPnet
+# reads the node count, node rank and master from WORLD_SIZE / RANK / MASTER_* (run_slurm.sh).
 train_opts=(--ngpu "${ngpu}")
-if [ "${ngpu}" -gt 1 ]; then train_opts+=(--multiprocessing_distributed true); fi
+if [ "${ngpu}" -gt 1 ] || [ "${num_nodes}" -gt 1 ]; then train_opts+=(--multiprocessing_distributed true); fi
 
 # Data options of asr_train: the train and valid sets.
 asr_data_opts=(
@@ -253,7 +271,7 @@ fi
 if asr_stage 6; then
     log "Stage 6: ASR pretraining (${asr_config}, ngpu=${ngpu}) -> ${asr_exp}"
     # shellcheck disable=SC2086  # ${cuda_cmd} (a command line), ${asr_args}: split into arguments on purpose
-    train_into "${asr_exp}" ${cuda_cmd} --gpu "${ngpu}" --name "asr_${asr_tag}" "${asr_exp}/train.log" \
+    train_into "${asr_exp}" ${cuda_cmd} --gpu "${ngpu}" --nodes "${num_nodes}" --name "asr_${asr_tag}" "${asr_exp}/train.log" \
         python -m espnet_qieemo.bin.asr_train "${train_opts[@]}" "${asr_common_opts[@]}" --resume true \
         --normalize global_mvn --normalize_conf "stats_file=${asr_stats_dir}/train/feats_stats.npz" \
         "${asr_data_opts[@]}" \
@@ -309,7 +327,7 @@ if run_stage 9; then
         log "Stage 9: emotion training of fold ${k} (${emo_config}; init: $([ "${use_asr_init}" = true ] && echo "${asr_exp}" || echo scratch)) -> ${out}"
         set_emo_data_opts "${fold}"
         # shellcheck disable=SC2086  # ${cuda_cmd} (a command line), ${emo_args}: split into arguments on purpose
-        train_into "${out}" ${cuda_cmd} --gpu "${ngpu}" --name "emo_fold${k}" "${out}/train.log" \
+        train_into "${out}" ${cuda_cmd} --gpu "${ngpu}" --nodes "${num_nodes}" --name "emo_fold${k}" "${out}/train.log" \
             python -m espnet_qieemo.bin.emo_train "${train_opts[@]}" --config "${emo_config}" --resume true \
             --label_list "${label_list}" "${emo_init_opts[@]}" \
             "${emo_data_opts[@]}" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local job runner with Kaldi's run.pl interface:
-#   run_local.sh [--gpu N] [--mem M] [--time T] [--name S] [JOB=1:N] <log> <command...>
+#   run_local.sh [--gpu N] [--nodes 1] [--mem M] [--time T] [--name S] [JOB=1:N] <log> <command...>
 # Each JOB in the log name and command is replaced by the job index; jobs run in parallel,
 # each log starts with the command line and ends with its exit status. Resource options are
 # accepted (so cmd.sh can switch backends) and ignored here.
@@ -8,6 +8,9 @@ set -euo pipefail
 while [[ $# -gt 0 && "$1" == --* ]]; do
     case "$1" in
         --gpu|--mem|--time|--name) shift 2 ;;
+        --nodes)
+            if [ "$2" -gt 1 ]; then echo "$0: --nodes $2: multi-node jobs need CMD_BACKEND=slurm" >&2; exit 1; fi
+            shift 2 ;;
         *) echo "$0: unknown option $1" >&2; exit 1 ;;
     esac
 done
