@@ -45,8 +45,9 @@ for ((i = 0; i < nodes; i++)); do
         SLURM_NNODES=$nodes SLURM_NODEID=$i SLURM_PROCID=$i "$@" || rc=1
     else
         # the task's own wrapper (bash -c '... exec "$@"' srun-task) exec's a recorder, not the command
-        SLURM_NNODES=$nodes SLURM_NODEID=$i SLURM_PROCID=$i "${@:1:4}" bash -c \
-            'echo "$RANK $WORLD_SIZE $MASTER_ADDR $MASTER_PORT | $*" >> "$0"' "$(dirname "$0")/srun.tasks" "${@:5}" || rc=1
+        record='echo "$RANK $WORLD_SIZE $MASTER_ADDR $MASTER_PORT | $*" >> "$0"'
+        SLURM_NNODES=$nodes SLURM_NODEID=$i SLURM_PROCID=$i \
+            "${@:1:4}" bash -c "$record" "$(dirname "$0")/srun.tasks" "${@:5}" || rc=1
     fi
 done
 exit $rc
