@@ -170,3 +170,21 @@ def test_validation_ua_comes_from_the_trainers_record_across_a_resume(tmp_path):
     stats = {1: {"valid": {"ua": 0.55}}, 2: {"valid": {"ua": 0.62}}, 3: {"valid": {"ua": 0.40}}}
     torch.save({"reporter": {"stats": stats}}, exp / "checkpoint.pth")
     assert demo_results.best_valid_ua(exp) == pytest.approx(62.0)
+
+
+def test_epoch_counts_are_rated_on_validation_curves(outputs):
+    """E epochs = the first E of a longer run; the table averages each run's 3 best epochs up to E."""
+    import torch
+
+    curves = {1: [0.3, 0.5, 0.6, 0.7, 0.4, 0.45], 2: [0.2, 0.4, 0.5, 0.6, 0.65, 0.3]}
+    for k, curve in curves.items():
+        exp = outputs / "full" / f"fold{k}"
+        exp.mkdir(parents=True)
+        stats = {e + 1: {"valid": {"ua": ua}} for e, ua in enumerate(curve)}
+        torch.save({"reporter": {"stats": stats}}, exp / "checkpoint.pth")
+    run(outputs, "--epochs", str(outputs / "full" / "fold{fold}"), "--epoch_candidates", "2", "4", "6", "8")
+    results = (outputs / "RESULTS.md").read_text()
+    # E=4: fold1 mean(0.5, 0.6, 0.7) = 60, fold2 mean(0.4, 0.5, 0.6) = 50; E=6: 60 and 58.3
+    assert "| 4 | 55.0 +- 5.0 |  |" in results
+    assert "| 6 | 59.2 +- 0.8 | **yes** |" in results
+    assert "| 8 |" not in results and "the runs trained 6 epochs" in results

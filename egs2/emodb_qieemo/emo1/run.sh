@@ -231,6 +231,7 @@ if run_stage 5; then
     setup="Backbones: ${origin}. Training seeds: ${seeds// /, } (each system once per seed on the same folds; validation split, SVM and probe seed 0)."
     python -m local.demo_results --fold_dir "dump/raw/fold{fold}" --folds "${fold_list[@]}" --seeds "${seed_list[@]}" \
         "${result_opts[@]}" "${sel[@]}" --setup "${setup}" --notes CHOICES.md \
+        --epochs "${expdir}/emo_cma_${chosen}_seed{seed}/fold{fold}" \
         --probe "${expdir}/layer_probe/probe.json" --images_dir "${images}" --out "${results}" "${readme[@]}"
 fi
 

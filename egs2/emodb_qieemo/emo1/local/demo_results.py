@@ -62,8 +62,8 @@ def fmt(stats: Dict[str, float]) -> str:
     return f"{stats['mean']:.1f} +- {stats['std']:.1f}"
 
 
-def best_valid_ua(exp_dir: Path) -> float:
-    """Highest validation UA (percent) over the epochs of a training run.
+def valid_ua_curve(exp_dir: Path) -> List[float]:
+    """Validation UA (percent) of every epoch of a training run, in epoch order.
 
     From the trainer's own record in ``checkpoint.pth`` where it exists (it keeps every epoch,
     also across a resume, which starts a new ``train.log``), else from ``train.log``.
@@ -73,16 +73,49 @@ def best_valid_ua(exp_dir: Path) -> float:
         import torch
 
         stats = torch.load(checkpoint, map_location="cpu", weights_only=False)["reporter"]["stats"]
-        values = [float(s["valid"]["ua"]) for s in stats.values() if "ua" in s.get("valid", {})]
+        values = [float(stats[e]["valid"]["ua"]) for e in sorted(stats) if "ua" in stats[e].get("valid", {})]
         if values:
-            return 100.0 * max(values)
+            return [100.0 * v for v in values]
     log = exp_dir / "train.log"
     if not log.is_file():
         raise DataDirError(f"{log}: not found; run the system first")
     values = [float(v) for v in VALID_UA.findall(log.read_text(encoding="utf-8", errors="replace"))]
     if not values:
         raise DataDirError(f"{log}: no '[valid] ... ua=' epoch summary; did training finish an epoch?")
-    return 100.0 * max(values)
+    return [100.0 * v for v in values]
+
+
+def best_valid_ua(exp_dir: Path) -> float:
+    return max(valid_ua_curve(exp_dir))
+
+
+def epochs_table(
+    pattern: str, seeds: Sequence[str], folds: Sequence[str], candidates: Sequence[int], nbest: int
+) -> List[str]:
+    """Validation UA of the ``nbest`` best epochs up to E, for each candidate number of epochs E.
+
+    Training for E epochs is the first E epochs of a longer run (the warm-up schedule does not
+    depend on the epoch count, and each epoch's shuffling only on the seed and the epoch), so
+    every candidate is read off the same curves; the ``nbest`` best epochs up to E are the ones
+    inference averages. Validation only: no test fold is read.
+    """
+    curves = [valid_ua_curve(Path(pattern.format(fold=k, seed=s))) for s, k in runs(seeds, folds)]
+    longest = min(len(c) for c in curves)
+    usable = [e for e in candidates if e <= longest]
+    if not usable:
+        raise DataDirError(f"{pattern}: runs have {longest} epoch(s), fewer than every candidate {list(candidates)}")
+    scores = {e: np.array([np.mean(sorted(c[:e])[-nbest:]) for c in curves]) for e in usable}
+    chosen = max(scores, key=lambda e: (scores[e].mean(), -e))  # fewer epochs on a tie
+    lines = ["| epochs | validation UA of the epochs averaged | chosen |", "|---|---|---|"]
+    for e, v in scores.items():
+        lines.append(f"| {e} | {v.mean():.1f} +- {v.std():.1f} | {'**yes**' if e == chosen else ''} |")
+    lines += [
+        "",
+        f"Mean validation UA of the {nbest} best epochs among the first E (the checkpoints `valid.ua.ave` "
+        f"averages), mean +- std over {len(curves)} runs of `{pattern}`; the runs trained {longest} epochs, "
+        "so longer training was not measured.",
+    ]
+    return lines
 
 
 def validation_scores(
@@ -166,6 +199,7 @@ def section(
     setup: str,
     n_seeds: int,
     selection: Optional[List[str]] = None,
+    epochs: Optional[List[str]] = None,
 ) -> List[str]:
     """The results text shared by RESULTS.md and the README (``images`` relative to that file)."""
     first = systems[0][1]
@@ -182,6 +216,8 @@ def section(
     lines += ["", f"Confusion matrix of {systems[0][0]} (all test folds): ![confusion]({images}/confusion.png)"]
     if selection:
         lines += ["", f"{heading}# CMA form chosen on validation UA", ""] + selection
+    if epochs:
+        lines += ["", f"{heading}# Number of epochs, on validation UA", ""] + epochs
     if probe is not None:
         lines += [
             "",
@@ -209,9 +245,12 @@ def render(args) -> Tuple[Dict[Path, str], List[Tuple[str, List[FoldResult]]]]:
     systems = [(name, score_system(pattern, args.fold_dir, args.folds, args.seeds)) for name, pattern in args.system]
     # the form is chosen on the first seed (run.sh stage 2), so that is what the table shows
     selection = selection_table(args.selection, args.seeds[:1], args.folds) if args.selection else None
+    epochs = None
+    if args.epochs:
+        epochs = epochs_table(args.epochs, args.seeds, args.folds, args.epoch_candidates, args.nbest)
     probe = json.loads(args.probe.read_text()) if args.probe else None
     images = os.path.relpath(args.images_dir, args.out.parent)
-    common = dict(setup=args.setup, n_seeds=len(args.seeds), selection=selection)
+    common = dict(setup=args.setup, n_seeds=len(args.seeds), selection=selection, epochs=epochs)
     texts = {args.out: "\n".join(section(systems, probe, images, "#", **common)) + "\n"}
     if args.notes:
         texts[args.out] += "\n" + args.notes.read_text(encoding="utf-8")
@@ -254,6 +293,11 @@ def main(argv: Sequence[str] = None) -> None:
         metavar=("NAME", "EXP_PATTERN"),
         help="a candidate compared on validation UA: its training exp dir pattern (train.log)",
     )
+    parser.add_argument(
+        "--epochs", metavar="EXP_PATTERN", help="training exp dir pattern whose validation curves rate epoch counts"
+    )
+    parser.add_argument("--epoch_candidates", type=int, nargs="+", default=[4, 6, 8, 10, 12])
+    parser.add_argument("--nbest", type=int, default=3, help="epochs averaged for inference (keep_nbest_models)")
     parser.add_argument("--notes", type=Path, help="markdown appended to --out (how the choices were made)")
     parser.add_argument("--setup", default="", help="a sentence on the backbones and seeds, put under the heading")
     parser.add_argument("--probe", type=Path, help="probe.json of layer_probe (probe.png beside it is copied)")
