@@ -1,30 +1,44 @@
-"""Export an emotion model to ONNX: frontend features -> class probabilities.
+"""Export an emotion model to one self-contained ONNX file for ONNX Runtime.
 
-The exported graph holds everything after the frontend (normalisation, encoder, block
-fusion, cross-modal attention, pooling, classifier head and softmax), so a runtime only
-has to compute the log-mel features, which every speech toolkit has. The STFT frontend
-is left out because its padding (reflection at the utterance end) does not export
-faithfully.
+Graph: inputs ``feats`` (batch, frames, n_mels) float32 log-mel features, zero-padded, and
+``feats_lengths`` (batch,) int64; output ``probs`` (batch, classes). Batch and frames are
+dynamic axes. The graph holds the feature normalisation, encoder, block fusion, cross-modal
+attention, pooling, head and softmax. The log-mel frontend is not in the graph (its
+per-utterance reflection padding does not trace); ``espnet_qieemo.ort_backend.LogMelFrontend``
+computes it in numpy from constants stored in the file's metadata (window, mel matrix, hop),
+and a test checks it equals ESPnet's frontend. The metadata (key ``qieemo``) also holds the
+labels, sample rate, shortest and longest input, so deployment needs the .onnx file,
+numpy and onnxruntime, and neither torch nor ESPnet.
 
-The graph has a fixed input size: ``feats`` (1, max_frames, n_mels) float32 holding the
-utterance's features followed by any padding, and ``feats_lengths`` (1,) int64, its true
-number of frames; output ``probs`` (1, C). A traced graph keeps the Python-level shape
-arithmetic of the encoder (group and stride padding, rate alignment) as constants, so
-variable-length inputs would be computed wrongly; the encoder masks padding exactly, so
-one fixed size plus a length input gives the same probabilities as PyTorch for any
-utterance up to ``max_seconds``. The label order is written beside the model
-(``<model>.labels.json``).
+How the time axis is dynamic: a traced graph keeps the encoder's Python-level shape
+arithmetic (stride and group padding, chunking, rate alignment) as constants, so one traced
+graph is only right for the frame count it was traced at. The encoder masks padding exactly,
+so a graph traced at F frames is right for every utterance of at most F frames padded to F.
+The export therefore traces one graph per length bucket (1, 1.5, 2.25, ... seconds, each
+``bucket_growth`` times the last, up to ``max_seconds``), each with a dynamic batch axis,
+and joins them in one model: the input is padded to the smallest bucket that holds it and
+an ``If`` chain runs that bucket's graph. Weights and large constants are stored once and
+shared by the buckets. Inputs longer than the last bucket are cut to it
+(``OnnxSpeech2Emotion`` refuses them instead).
+
+``quantize="int8"``: ONNX Runtime dynamic quantization (int8 weights, activations quantized
+per batch at run time) of every bucket graph before they are joined.
 """
 
+import hashlib
 import json
+import tempfile
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Optional
 
 import numpy as np
+import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
 
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutputCollector
 from espnet_qieemo.bin.emo_inference import Speech2Emotion
+from espnet_qieemo.ort_backend import METADATA_KEY
 from espnet_qieemo.utils.fileio import atomic_write
 from espnet_qieemo.utils.long_frontend import utterance_feats
 
@@ -48,40 +62,218 @@ class FeatsToProbs(torch.nn.Module):
 
 
 def features(s2e: Speech2Emotion, wave) -> torch.Tensor:
-    """Frontend features (1, frames, n_mels) of one model-ready waveform."""
+    """ESPnet's frontend features (1, frames, n_mels) of one model-ready waveform."""
     speech = torch.as_tensor(wave, dtype=torch.float32).unsqueeze(0)
     with torch.no_grad():
         feats, _ = utterance_feats(s2e.model.frontend, speech, torch.tensor([speech.size(1)]))
     return feats
 
 
-def onnx_inputs(feats: torch.Tensor, max_frames: int) -> Dict[str, np.ndarray]:
-    """Pad (1, frames, n_mels) features to the exported size; the ONNX model's input dict."""
-    frames = feats.size(1)
-    if frames > max_frames:
-        raise ValueError(f"{frames} frames exceed the exported maximum of {max_frames}; cut the audio first")
-    padded = torch.nn.functional.pad(feats, (0, 0, 0, max_frames - frames))
-    return {"feats": padded.numpy(), "feats_lengths": np.array([frames], dtype=np.int64)}
+def frontend_constants(s2e: Speech2Emotion) -> dict:
+    """What ``LogMelFrontend`` needs, read from the model's ESPnet ``DefaultFrontend``."""
+    fe = s2e.model.frontend
+    stft, logmel = getattr(fe, "stft", None), getattr(fe, "logmel", None)
+    supported = (
+        stft is not None
+        and logmel is not None
+        and stft.center
+        and not stft.normalized
+        and stft.onesided
+        and stft.window == "hann"
+        and getattr(logmel, "log_base", None) is None
+        and type(fe).__name__ == "DefaultFrontend"
+    )
+    if not supported:
+        raise ValueError(f"export supports ESPnet's DefaultFrontend (centred hann STFT, natural log), not {fe}")
+    window = torch.hann_window(stft.win_length or stft.n_fft, dtype=torch.float64)
+    return {
+        "n_fft": stft.n_fft,
+        "hop_length": stft.hop_length,
+        "window": window.tolist(),
+        "melmat": logmel.melmat.double().tolist(),
+    }
 
 
-def export_onnx(s2e: Speech2Emotion, path: Path, max_seconds: float = 30.0, opset: int = 17) -> Path:
-    """Write ``path`` and ``<path stem>.labels.json`` (labels, sample rate, max_frames)."""
-    if s2e.model.frontend is None:
-        raise ValueError("the model has no frontend; export expects one that computes features")
-    example = features(s2e, np.zeros(int(max_seconds * s2e.fs), dtype=np.float32))
-    max_frames = example.size(1)
-    inputs = onnx_inputs(torch.randn_like(example), max_frames)
-    path = Path(path)
-    with atomic_write(path, "wb") as f, torch.no_grad():
+def bucket_seconds(max_seconds: float, growth: float = 1.5) -> List[float]:
+    """1, 1.5, 2.25, ... seconds (each ``growth`` times the last), the last one ``max_seconds``:
+    an input is padded by less than ``growth`` - 1 of its length."""
+    if growth <= 1:
+        raise ValueError(f"bucket growth must be > 1, not {growth}")
+    buckets, s = [], 1.0
+    while s < max_seconds:
+        buckets.append(round(s, 3))
+        s *= growth
+    return buckets + [float(max_seconds)]
+
+
+def _trace(module: torch.nn.Module, frames: int, n_mels: int, path: Path, opset: int) -> None:
+    feats = torch.randn(2, frames, n_mels)
+    lens = torch.tensor([frames, max(frames // 2, 1)])
+    with torch.no_grad():
         torch.onnx.export(
-            FeatsToProbs(s2e.model).eval(),
-            (torch.from_numpy(inputs["feats"]), torch.from_numpy(inputs["feats_lengths"])),
-            f,
+            module,
+            (feats, lens),
+            str(path),
             input_names=["feats", "feats_lengths"],
             output_names=["probs"],
             opset_version=opset,
             dynamo=False,
+            dynamic_axes={"feats": {0: "batch"}, "feats_lengths": {0: "batch"}, "probs": {0: "batch"}},
         )
-    with atomic_write(path.with_suffix(".labels.json")) as f:
-        json.dump({"labels": s2e.labels, "fs": s2e.fs, "max_frames": max_frames}, f)
+
+
+def _quantize_int8(src: Path, dst: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+
+
+def _bucket_branch(graph: onnx.GraphProto, tag: str, frames: int, shared: Dict[str, str], weights: list):
+    """A bucket's graph as an ``If`` branch: pad/cut ``feats`` to ``frames``, rename its values
+    with ``tag``, move its initializers to the outer graph (identical tensors once)."""
+    rename = {"feats_lengths": "feats_lengths_in_range", "probs": f"{tag}/probs"}
+    for init in graph.initializer:
+        digest = hashlib.sha1(init.SerializeToString().replace(init.name.encode(), b"")).hexdigest()
+        if digest not in shared:
+            shared[digest] = f"w{len(shared)}"
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(init)
+            tensor.name = shared[digest]
+            weights.append(tensor)
+        rename[init.name] = shared[digest]
+    rename["feats"] = f"{tag}/feats"
+    const = numpy_helper.from_array
+    nodes = [
+        helper.make_node("Constant", [], [f"{tag}/F"], value=const(np.array([frames], np.int64))),
+        helper.make_node("Constant", [], [f"{tag}/zero"], value=const(np.array([0], np.int64))),
+        helper.make_node("Constant", [], [f"{tag}/axis1"], value=const(np.array([1], np.int64))),
+        helper.make_node("Slice", ["feats", f"{tag}/zero", f"{tag}/F", f"{tag}/axis1"], [f"{tag}/cut"]),
+        helper.make_node("Sub", [f"{tag}/F", "frames"], [f"{tag}/short"]),
+        helper.make_node("Max", [f"{tag}/short", f"{tag}/zero"], [f"{tag}/extra"]),
+        helper.make_node(
+            "Concat",
+            [f"{tag}/zero", f"{tag}/zero", f"{tag}/zero", f"{tag}/zero", f"{tag}/extra", f"{tag}/zero"],
+            [f"{tag}/pads"],
+            axis=0,
+        ),
+        helper.make_node("Pad", [f"{tag}/cut", f"{tag}/pads"], [f"{tag}/feats"], mode="constant"),
+        helper.make_node("Min", ["feats_lengths", f"{tag}/F"], [f"{tag}/lengths"]),
+    ]
+    rename["feats_lengths"] = f"{tag}/lengths"
+
+    def name(n: str) -> str:
+        if not n:
+            return n
+        return rename.get(n, f"{tag}/{n}")
+
+    for index, node in enumerate(graph.node):
+        if node.op_type == "Constant" and node.attribute[0].name == "value" and node.attribute[0].t.ByteSize() > 4096:
+            # large constants (the positional-encoding table) are the same in every bucket: share them
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(node.attribute[0].t)
+            tensor.name = ""
+            digest = hashlib.sha1(tensor.SerializeToString()).hexdigest()
+            if digest not in shared:
+                shared[digest] = f"w{len(shared)}"
+                tensor.name = shared[digest]
+                weights.append(tensor)
+            rename[node.output[0]] = shared[digest]
+            continue
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.name = f"{tag}/{index}/{node.name}"
+        copy.input[:] = [name(n) for n in node.input]
+        copy.output[:] = [name(n) for n in node.output]
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+            raise ValueError(f"unexpected subgraph in exported node {node.op_type}")
+        nodes.append(copy)
+    out = helper.make_tensor_value_info(f"{tag}/probs", TensorProto.FLOAT, None)
+    return helper.make_graph(nodes, f"{tag}_graph", [], [out])
+
+
+def join_buckets(models: List[onnx.ModelProto], frames: List[int], n_mels: int, classes: int) -> onnx.ModelProto:
+    """One model: pad to the smallest bucket that holds the input, run that bucket's graph."""
+    shared: Dict[str, str] = {}
+    weights: list = []
+    branches = [_bucket_branch(m.graph, f"b{i}", f, shared, weights) for i, (m, f) in enumerate(zip(models, frames))]
+    nodes = [
+        helper.make_node("Shape", ["feats"], ["feats_shape"]),
+        helper.make_node("Constant", [], ["one"], value=numpy_helper.from_array(np.array([1], np.int64))),
+        helper.make_node("Constant", [], ["two"], value=numpy_helper.from_array(np.array([2], np.int64))),
+        helper.make_node("Slice", ["feats_shape", "one", "two"], ["frames"]),
+    ]
+    # else-branch of bucket i is the If of bucket i + 1; the last bucket runs unconditionally
+    current = branches[-1]
+    for i in range(len(branches) - 2, -1, -1):
+        cond = f"fits{i}"
+        limit = numpy_helper.from_array(np.array([frames[i]], np.int64))
+        inner = [
+            helper.make_node("Constant", [], [f"limit{i}"], value=limit),
+            helper.make_node("LessOrEqual", ["frames", f"limit{i}"], [f"{cond}_1"]),
+            helper.make_node("Squeeze", [f"{cond}_1"], [cond]),
+            helper.make_node("If", [cond], [f"sel{i}"], then_branch=branches[i], else_branch=current),
+        ]
+        out = helper.make_tensor_value_info(f"sel{i}", TensorProto.FLOAT, None)
+        current = helper.make_graph(inner, f"select{i}", [], [out])
+    nodes += list(current.node)
+    nodes.append(helper.make_node("Identity", [current.output[0].name], ["probs"]))
+    graph = helper.make_graph(
+        nodes,
+        "qieemo",
+        [
+            helper.make_tensor_value_info("feats", TensorProto.FLOAT, ["batch", "frames", n_mels]),
+            helper.make_tensor_value_info("feats_lengths", TensorProto.INT64, ["batch"]),
+        ],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", classes])],
+        initializer=weights,
+    )
+    opsets = {o.domain: o.version for m in models for o in m.opset_import}
+    joined = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
+    joined.ir_version = models[0].ir_version
+    return joined
+
+
+def export_onnx(
+    s2e: Speech2Emotion,
+    path: Path,
+    max_seconds: float = 64.0,
+    opset: int = 17,
+    quantize: Optional[str] = None,
+    bucket_growth: float = 1.5,
+) -> Path:
+    """Write the self-contained model to ``path`` (see the module docstring)."""
+    if s2e.model.frontend is None:
+        raise ValueError("the model has no frontend; export expects one that computes features")
+    if quantize not in (None, "int8"):
+        raise ValueError(f"--quantize takes int8, not {quantize!r}")
+    constants = frontend_constants(s2e)
+    hop = constants["hop_length"]
+    seconds = bucket_seconds(max_seconds, bucket_growth)
+    frames = [1 + int(round(s * s2e.fs)) // hop for s in seconds]
+    n_mels = len(constants["melmat"][0])
+    module = FeatsToProbs(s2e.model).eval()
+    models = []
+    with tempfile.TemporaryDirectory(prefix="qieemo_export_") as tmp:
+        for f in frames:
+            traced = Path(tmp) / f"b{f}.onnx"
+            _trace(module, f, n_mels, traced, opset)
+            if quantize == "int8":
+                _quantize_int8(traced, traced.with_suffix(".int8.onnx"))
+                traced = traced.with_suffix(".int8.onnx")
+            models.append(onnx.load(str(traced)))
+    joined = join_buckets(models, frames, n_mels, len(s2e.labels))
+    meta = {
+        "labels": s2e.labels,
+        "fs": s2e.fs,
+        "min_samples": s2e.min_samples,
+        "max_samples": int(round(seconds[-1] * s2e.fs)),
+        "bucket_frames": frames,
+        "quantize": quantize or "none",
+        "frontend": constants,
+    }
+    helper.set_model_props(joined, {METADATA_KEY: json.dumps(meta)})
+    onnx.checker.check_model(joined)
+    path = Path(path)
+    with atomic_write(path, "wb") as f:
+        f.write(joined.SerializeToString())
     return path

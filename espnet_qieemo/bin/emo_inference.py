@@ -18,21 +18,28 @@ import logging
 import multiprocessing
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import humanfriendly
 import numpy as np
 import torch
 
 from espnet_qieemo._offline import no_nltk_downloads
+from espnet_qieemo.asr.encoder.block_outputs import BlockOutputCollector
+from espnet_qieemo.bin.emo_common import (
+    BatchedClassifier,
+    EmotionResult,
+    Record,
+    Source,
+    detokenize,
+    results_from_probs,
+)
 from espnet_qieemo.tasks.emotion_builder import load_emotion_model
-from espnet_qieemo.utils import audio
+from espnet_qieemo.utils import audio, batch_frontend
 from espnet_qieemo.utils.fileio import atomic_write
 from espnet_qieemo.utils.padding_guard import PaddingGuard
 from espnet_qieemo.utils.progress import Progress
-from espnet_qieemo.utils.vad import Segment
 
 with no_nltk_downloads():
     from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError, check_short_utt
@@ -41,33 +48,10 @@ with no_nltk_downloads():
     from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 
 Waveform = Union[np.ndarray, torch.Tensor]
-Source = Tuple[str, Callable[[], np.ndarray]]  # (key, loader returning model-ready audio)
+__all__ = ["EmotionResult", "Record", "Source", "Speech2Emotion", "detokenize"]
 
 
-@dataclass
-class EmotionResult:
-    label: str
-    probs: Dict[str, float]  # label -> probability, in the model's class order
-    text: Optional[str] = None  # transcript, when asked for and the model has ASR heads
-
-
-@dataclass
-class Record:
-    """One input's outcome: a result, or the reason it has none."""
-
-    key: str
-    result: Optional[EmotionResult] = None
-    error: Optional[str] = None
-    extra: dict = field(default_factory=dict)  # e.g. segment start/end
-
-
-def detokenize(tokens: Sequence[str]) -> str:
-    """ESPnet char (``<space>``) and sentencepiece (``▁``) tokens back to words."""
-    text = "".join(t for t in tokens if not (t.startswith("<") and t.endswith(">")) or t == "<space>")
-    return " ".join(text.replace("<space>", " ").replace("\u2581", " ").split())
-
-
-class Speech2Emotion:
+class Speech2Emotion(BatchedClassifier):
     """Speech -> emotion label and class probabilities (and transcript), batched.
 
     Examples:
@@ -93,6 +77,7 @@ class Speech2Emotion:
         frontend_conf = getattr(train_args, "frontend_conf", None) or {}
         self.fs = int(humanfriendly.parse_size(str(frontend_conf.get("fs", audio.TARGET_FS))))
         self.min_samples = min_input_samples(self.model)
+        self.batch_frontend = True  # one STFT per batch (False: the model's per-utterance frontend)
 
     @classmethod
     def from_pretrained(cls, packed: Union[str, Path], **kwargs) -> "Speech2Emotion":
@@ -110,43 +95,11 @@ class Speech2Emotion:
                 raise ValueError(f"{packed} lacks {sorted(missing)}; pack it with espnet_qieemo.bin.emo_pack")
             return cls(files["train_config"], files["model_file"], **kwargs)
 
+    model_errors = (RuntimeError, TooShortUttError)
+
     @property
     def can_transcribe(self) -> bool:
         return getattr(self.model, "ctc", None) is not None and getattr(self.model, "token_list", None) is not None
-
-    def prepare(self, signal: Waveform, fs: Optional[int] = None) -> np.ndarray:
-        """Any rate / channel layout -> model-ready mono float32; raises ``audio.AudioError``."""
-        if isinstance(signal, torch.Tensor):
-            signal = signal.detach().cpu().numpy()
-        return self.check_length(audio.prepare(np.asarray(signal), fs or self.fs, self.fs))
-
-    def check_length(self, wave: np.ndarray) -> np.ndarray:
-        """Refuse, in words, audio shorter than the model's frontend and subsampling can take."""
-        if len(wave) < self.min_samples:
-            raise audio.AudioError(
-                f"too short: {len(wave) / self.fs:.3f} s of audio, at least {self.min_samples / self.fs:.3f} s needed"
-            )
-        return wave
-
-    def __call__(
-        self, speech: Union[Waveform, Sequence[Waveform]], fs: Optional[int] = None, with_text: bool = False
-    ) -> Union[EmotionResult, List[EmotionResult]]:
-        """One waveform -> one result; a list -> a list (any mix of lengths, batched internally).
-
-        A waveform is (samples,) or (samples, channels) at rate ``fs`` (default: the model's).
-        """
-        single = not isinstance(speech, (list, tuple))
-        items = [speech] if single else list(speech)
-        waves = []
-        for i, item in enumerate(items):
-            try:
-                waves.append(self.prepare(item, fs))
-            except audio.AudioError as err:
-                raise audio.AudioError(f"input {i}: {err}") from None
-        results = []
-        for start in range(0, len(waves), self.batch_size):
-            results += self.classify_batch(waves[start : start + self.batch_size], with_text)
-        return results[0] if single else results
 
     @torch.no_grad()
     def classify_batch(self, waves: Sequence[np.ndarray], with_text: bool = False) -> List[EmotionResult]:
@@ -160,15 +113,28 @@ class Speech2Emotion:
         speech, lengths = speech.to(self.device), lengths.to(self.device)
         texts: List[Optional[str]] = [None] * len(waves)
         with PaddingGuard(self.model.encoder):
-            enc, enc_lens, blocks = self.model.encode_blocks(speech, lengths)
+            enc, enc_lens, blocks = self._encode(speech, lengths)
         logits = self.model.classify_blocks(enc, enc_lens, blocks)
         if with_text:
             texts = self._ctc_greedy(enc, enc_lens)
         probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return [
-            EmotionResult(self.labels[int(p.argmax())], dict(zip(self.labels, map(float, p))), t)
-            for p, t in zip(probs, texts)
-        ]
+        return results_from_probs(probs, self.labels, texts)
+
+    def _encode(self, speech: torch.Tensor, lengths: torch.Tensor):
+        """``model.encode_blocks`` (inference), with the log-mel frontend run once for the whole
+        batch (``utils.batch_frontend``, equal to the per-utterance features) when it is ESPnet's
+        plain one."""
+        model = self.model
+        if not self.batch_frontend or len(lengths) == 1 or not batch_frontend.supports(model.frontend):
+            return model.encode_blocks(speech, lengths)
+        feats, feats_lens = batch_frontend.batch_logmel(model.frontend, speech, lengths)
+        if model.normalize is not None:
+            feats, feats_lens = model.normalize(feats, feats_lens)
+        with BlockOutputCollector(model.encoder) as collector:
+            enc, enc_lens, _ = model.encoder(feats, feats_lens)
+        if isinstance(enc, tuple):
+            enc = enc[0]
+        return enc, enc_lens, collector.outputs
 
     def _ctc_greedy(self, enc: torch.Tensor, enc_lens: torch.Tensor) -> List[str]:
         """Best path of the CTC head: collapse repeats, drop blanks (id 0)."""
@@ -178,63 +144,6 @@ class Speech2Emotion:
             ids = torch.unique_consecutive(ids[: int(n)])
             texts.append(detokenize([self.model.token_list[i] for i in ids.tolist() if i != 0]))
         return texts
-
-    def classify_sources(
-        self, sources: Iterable[Source], with_text: bool = False, progress: Optional[Progress] = None
-    ) -> Iterator[Record]:
-        """Load and classify lazily, batch by batch, in input order; bad inputs become error records."""
-        pending: List[Tuple[str, Optional[np.ndarray], Optional[str]]] = []
-        for key, load in sources:
-            try:
-                pending.append((key, self.check_length(load()), None))
-            except (audio.AudioError, OSError, ValueError) as err:
-                pending.append((key, None, " ".join(str(err).split())))
-            if sum(w is not None for _, w, _ in pending) >= self.batch_size:
-                yield from self._flush(pending, with_text, progress)
-                pending = []
-        yield from self._flush(pending, with_text, progress)
-
-    def _flush(self, pending, with_text: bool, progress: Optional[Progress]) -> Iterator[Record]:
-        results = iter(self._classify_robust([w for _, w, _ in pending if w is not None], with_text))
-        for key, wave, error in pending:
-            outcome = next(results) if wave is not None else error
-            if isinstance(outcome, EmotionResult):
-                yield Record(key, result=outcome)
-            else:
-                yield Record(key, error=outcome)
-        if progress is not None and pending:
-            progress.update(len(pending))
-
-    def _classify_robust(self, waves: List[np.ndarray], with_text: bool) -> List[Union[EmotionResult, str]]:
-        """A batch the model rejects (e.g. a clip too short to subsample) is retried item by item."""
-        if not waves:
-            return []
-        try:
-            return self.classify_batch(waves, with_text)
-        except (RuntimeError, TooShortUttError) as err:
-            if len(waves) == 1:
-                logging.warning(f"model failed on one input: {err}")
-                reason = " ".join(str(err).split())
-                return [f"model failed on this input ({len(waves[0]) / self.fs:.3f} s of audio): {reason}"]
-            return [r for w in waves for r in self._classify_robust([w], with_text)]
-
-    def file_sources(self, paths: Iterable[Path], max_seconds: Optional[float] = None) -> Iterator[Source]:
-        """One source per file; files longer than ``max_seconds`` are refused (use the timeline)."""
-        for path in paths:
-            yield str(path), lambda p=path: self._load_file(p, max_seconds)
-
-    def _load_file(self, path: Path, max_seconds: Optional[float]) -> np.ndarray:
-        frames, fs = audio.info(path)
-        if max_seconds is not None and frames > max_seconds * fs:
-            raise audio.AudioError(f"{frames / fs:.1f} s is longer than {max_seconds:g} s; use `qieemo timeline`")
-        return audio.load(path, self.fs)
-
-    def segment_sources(self, path: Path, segments: Sequence[Segment]) -> Iterator[Source]:
-        """One source per segment, each read from disk only when its batch is formed."""
-        _, fs = audio.info(path)
-        for seg in segments:
-            key = f"{seg.start:.2f}-{seg.end:.2f}"
-            yield key, lambda s=seg: audio.read_span(path, int(s.start * fs), int(s.end * fs), self.fs)
 
 
 def min_input_samples(model: torch.nn.Module) -> int:

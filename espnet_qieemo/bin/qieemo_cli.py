@@ -1,8 +1,11 @@
 """``qieemo``: emotion recognition on audio files with a packed model (``emo_pack`` zip).
 
-    qieemo predict a.wav b.flac some_dir/ [--model MODEL.zip] [--format jsonl|csv] [--batch-size N]
-    qieemo timeline conversation.wav [--model MODEL.zip] [--fixed-window S --overlap S]
-    qieemo export model.onnx [--model MODEL.zip]
+    qieemo predict a.wav b.flac some_dir/ [--model MODEL.zip|MODEL.onnx] [--format jsonl|csv] [--batch-size N]
+    qieemo timeline conversation.wav [--model MODEL.zip|MODEL.onnx] [--fixed-window S --overlap S] [--plot PNG]
+    qieemo export model.onnx [--model MODEL.zip] [--quantize int8]
+
+A ``.onnx`` model (written by ``qieemo export``) runs on ONNX Runtime (``--backend onnx``, chosen
+by default for ``.onnx`` files); that path imports neither torch nor ESPnet.
 
 Without ``--model`` the default model is used: ``$QIEEMO_MODEL`` if set, else the 4-class
 EmoDB model shipped with the repository (egs2/emodb_qieemo/emo1/pretrained/; German acted
@@ -26,7 +29,7 @@ from espnet_qieemo.utils.fileio import atomic_write
 from espnet_qieemo.utils.progress import Progress
 
 if TYPE_CHECKING:  # torch and ESPnet load only when a command runs, so --help is instant
-    from espnet_qieemo.bin.emo_inference import Record, Speech2Emotion
+    from espnet_qieemo.bin.emo_common import BatchedClassifier, Record
 
 
 class RecordWriter:
@@ -85,12 +88,25 @@ def default_model() -> Path:
     return path
 
 
-def _model(args: argparse.Namespace) -> "Speech2Emotion":
+def _backend(args: argparse.Namespace, model: Path) -> str:
+    backend = getattr(args, "backend", "torch")
+    if backend == "auto":
+        return "onnx" if model.suffix == ".onnx" else "torch"
+    if backend == "onnx" and model.suffix != ".onnx":
+        raise ValueError(f"--backend onnx runs an .onnx model written by `qieemo export`, not {model}")
+    return backend
+
+
+def _model(args: argparse.Namespace) -> "BatchedClassifier":
+    model = args.model or default_model()
+    batch_size = getattr(args, "batch_size", 8)
+    if _backend(args, model) == "onnx":
+        from espnet_qieemo.ort_backend import OnnxSpeech2Emotion
+
+        return OnnxSpeech2Emotion(model, batch_size=batch_size)
     from espnet_qieemo.bin.emo_inference import Speech2Emotion
 
-    return Speech2Emotion.from_pretrained(
-        args.model or default_model(), device=args.device, batch_size=getattr(args, "batch_size", 8)
-    )
+    return Speech2Emotion.from_pretrained(model, device=args.device, batch_size=batch_size)
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -132,19 +148,28 @@ def timeline(args: argparse.Namespace) -> int:
     records = s2e.classify_sources(
         s2e.segment_sources(args.audio, segments), args.with_text, Progress(len(segments), "segments")
     )
-    classified = 0
+    classified, done = 0, []
     with open_output(args.output) as out:
         writer = RecordWriter(out, args.format, s2e.labels, ["start", "end"], args.with_text)
         for seg, record in zip(segments, records):
             classified += record.result is not None
             writer.write({"start": round(seg.start, 3), "end": round(seg.end, 3)}, record)
+            done.append((seg, record))
+    if args.plot is not None and classified:
+        from espnet_qieemo.utils.timeline_plot import plot_timeline
+
+        frames, fs = audio.info(args.audio)
+        plot_timeline(done, s2e.labels, frames / fs, args.plot, title=Path(args.audio).name)
+        print(f"qieemo timeline: wrote {args.plot}", file=sys.stderr)
     return 0 if classified else 1
 
 
 def export(args: argparse.Namespace) -> int:
     from espnet_qieemo.bin.emo_export import export_onnx
 
-    export_onnx(_model(args), args.onnx, max_seconds=args.max_seconds, opset=args.opset)
+    if args.onnx.suffix != ".onnx":
+        raise ValueError(f"the output must end in .onnx, not {args.onnx.name}")
+    export_onnx(_model(args), args.onnx, max_seconds=args.max_seconds, opset=args.opset, quantize=args.quantize)
     print(f"qieemo export: wrote {args.onnx}", file=sys.stderr)
     return 0
 
@@ -158,7 +183,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="packed model (zip from espnet_qieemo.bin.emo_pack); default: $QIEEMO_MODEL, else "
         "the shipped 4-class EmoDB model",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (PyTorch backend)")
+
+
+def _backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="torch: a packed .zip model; onnx: an .onnx model from `qieemo export`, on ONNX Runtime, "
+        "without torch or ESPnet (CPU); auto: by the model's suffix",
+    )
 
 
 def _records_options(parser: argparse.ArgumentParser) -> None:
@@ -180,21 +215,27 @@ def get_parser() -> argparse.ArgumentParser:
         "--max-seconds", type=float, default=120.0, help="refuse longer files (classify them with `qieemo timeline`)"
     )
     _records_options(p)
+    _backend_option(p)
     p.set_defaults(func=predict)
     t = sub.add_parser("timeline", help="(start, end, label, probabilities) per speech segment of a long file")
     _common(t)
     t.add_argument("audio", type=Path)
     t.add_argument("--fixed-window", type=float, help="seconds; fixed windows instead of voice activity")
     t.add_argument("--overlap", type=float, default=0.0, help="seconds of overlap between fixed windows")
+    t.add_argument("--plot", type=Path, help="also draw the class probabilities over time into this image (.png, .pdf)")
     _records_options(t)
+    _backend_option(t)
     t.set_defaults(func=timeline)
-    e = sub.add_parser("export", help="ONNX: features -> class probabilities, classifier head included")
+    e = sub.add_parser(
+        "export", help="self-contained ONNX model (log-mel features -> class probabilities) for `--backend onnx`"
+    )
     _common(e)
     e.add_argument("onnx", type=Path)
     e.add_argument(
-        "--max-seconds", type=float, default=30.0, help="longest utterance the graph takes (its fixed input size)"
+        "--max-seconds", type=float, default=64.0, help="longest utterance the model takes (its last length bucket)"
     )
     e.add_argument("--opset", type=int, default=17)
+    e.add_argument("--quantize", choices=["int8"], help="int8 weights (ONNX Runtime dynamic quantization)")
     e.set_defaults(func=export)
     return parser
 
