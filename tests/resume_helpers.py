@@ -10,8 +10,12 @@ from typing import Dict, List
 import torch
 
 
-def run_and_kill(cmd: List[str], log: Path, watch: Path, marker: str, cwd=None, env=None, timeout: float = 600) -> None:
-    """Start ``cmd`` in its own process group; once ``watch`` contains ``marker``, SIGKILL the group.
+def run_and_kill(
+    cmd: List[str], log: Path, watch: Path, marker: str, cwd=None, env=None, timeout: float = 600, settle: float = 1.0
+) -> None:
+    """Start ``cmd`` in its own process group; ``settle`` s after ``watch`` shows ``marker``, SIGKILL
+    the group. With ESPnet's ``--log_interval 1``, ``2epoch:train:1-1batch`` marks the end of the
+    first step of epoch 2: a kill right then lands in the middle of that epoch.
 
     Fails if the command ends on its own before the marker appears (nothing was interrupted).
     """
@@ -30,7 +34,7 @@ def run_and_kill(cmd: List[str], log: Path, watch: Path, marker: str, cwd=None, 
             assert proc.poll() is None, f"finished (rc {proc.returncode}) before {marker!r}:\n{log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"no {marker!r} in {watch} after {timeout} s"
             time.sleep(0.2)
-        time.sleep(1.0)  # into the epoch: past its start, well before its end
+        time.sleep(settle)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -16,7 +16,7 @@ EPOCHS = 2
 def test_killed_emo_train_resumes_without_redoing_epochs(data_root, tmp_path):
     wav_dir = data_root / "emodb" / "wav"
     data = tmp_path / "data"
-    write_subset(wav_dir, data / "train", 6, valid=False)  # 24 utterances: an epoch of 6 steps
+    write_subset(wav_dir, data / "train", 5, valid=False)  # 20 utterances: an epoch of 5 steps
     write_subset(wav_dir, data / "valid", 1, valid=True)
     (data / "labels").write_text("\n".join(LABELS) + "\n")
     config = yaml.safe_load((CONF / "train_emo_qieemo_scratch_small.yaml").read_text())
@@ -29,9 +29,11 @@ def test_killed_emo_train_resumes_without_redoing_epochs(data_root, tmp_path):
         "-m",
         "espnet_qieemo.bin.emo_train",
         *train_cmd(data, exp, "--config", str(tmp_path / "conf.yaml"), "--max_epoch", str(EPOCHS), "--resume", "true"),
+        "--log_interval",
+        "1",
     ]
     first = tmp_path / "first.log"
-    run_and_kill(cmd, first, watch=first, marker=f"2/{EPOCHS}epoch started")
+    run_and_kill(cmd, first, watch=first, marker="2epoch:train:1-1batch", settle=0)  # after step 1 of 5
     assert not (exp / "2epoch.pth").exists(), "killed too late: epoch 2 had finished"
     before = epoch_stats(exp)
     assert sorted(before) == [1]

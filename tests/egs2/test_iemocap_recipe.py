@@ -261,3 +261,78 @@ def test_leaked_test_speaker_stops_stage3_and_keeps_previous_fold(recipe):
     assert proc.returncode != 0
     assert "ERROR: fold integrity:" in proc.stdout and "test speaker(s) ['Ses01F'] also in train" in proc.stdout
     assert snapshot(work / "dump/raw/fold1") == before
+
+
+def killed_and_rerun(work: Path, env: Dict[str, str], tmp_path: Path, expdir: str, watch: Path, args):
+    """Copy exp/ to <expdir>, run ``args`` there, SIGKILL the whole run.sh process group in the
+    middle of epoch 2 of the training that writes ``watch``, then run the same command again."""
+    from resume_helpers import run_and_kill
+
+    shutil.copytree(work / "exp", work / expdir, symlinks=True)
+    cmd = ["./run.sh", *SMALL, "--expdir", expdir, *args]
+    marker = "2epoch:train:1-1batch"  # (--log_interval 1) epoch 2 has made its first step
+    run_and_kill(cmd, tmp_path / "killed.log", watch=watch, marker=marker, cwd=work, env=env, settle=0)
+    after_kill = {
+        "stats": epoch_stats(watch.parent),
+        "old": snapshot(watch.parent.with_name(watch.parent.name + ".old")),
+    }
+    proc = subprocess.run(
+        cmd, cwd=work, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    return after_kill
+
+
+def epoch_stats(exp: Path) -> Dict[int, dict]:
+    import torch
+
+    return torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)["reporter"]["stats"]
+
+
+def check_resumed(exp: Path, after_kill: dict, finished_before: Dict[str, bytes]) -> None:
+    """The killed run had finished epoch 1 only; the earlier finished model was kept aside until
+    the re-run, which resumed (epoch 1 not redone) and completed both epochs."""
+    assert sorted(after_kill["stats"]) == [1], "killed too late: epoch 2 had finished"
+    assert after_kill["old"] == finished_before  # the earlier successful run, untouched while resuming
+    log = (exp / "train.log").read_text()
+    assert "The training was resumed using" in log
+    assert "1/2epoch started" not in log and "2/2epoch started" in log
+    stats = epoch_stats(exp)
+    assert sorted(stats) == [1, 2] and stats[1] == after_kill["stats"][1]
+    assert (exp / ".done").is_file() and not exp.with_name(exp.name + ".old").exists()
+
+
+def test_killed_stage9_resumes_on_rerun(recipe, tmp_path, monkeypatch):
+    from espnet_qieemo.tasks.emotion import EmotionTask
+
+    work, env, _, _ = recipe
+    fold = work / "exp_kill9" / EMO_EXP.split("/", 1)[1] / "fold1"
+    earlier = snapshot(work / "exp" / "emo_stats")
+    finished = snapshot(work / EMO_EXP / "fold1")
+    emo_args = "--max_epoch 2 --num_workers 0 --num_att_plot 0 --log_interval 1"
+    args = ["--stage", "9", "--stop_stage", "9", "--folds", "1", "--emo_args", emo_args]
+    after_kill = killed_and_rerun(work, env, tmp_path, "exp_kill9", fold / "train.log", args)
+    check_resumed(fold, after_kill, finished)
+    assert snapshot(work / "exp_kill9" / "emo_stats") == earlier  # stage 8's output kept
+    for name in ("config.yaml", "valid.ua.best.pth", "valid.ua.ave.pth", "2epoch.pth"):
+        assert (fold / name).is_file(), name
+    monkeypatch.chdir(work)  # config.yaml names its files relative to the recipe dir
+    model, _ = EmotionTask.build_model_from_file(fold / "config.yaml", fold / "valid.ua.ave.pth", "cpu")
+    assert model.labels == ["neu", "hap", "ang", "sad"]
+
+
+def test_killed_stage6_resumes_on_rerun(recipe, tmp_path, monkeypatch):
+    from espnet2.tasks.asr import ASRTask
+
+    work, env, _, _ = recipe
+    asr = work / "exp_kill6" / "asr_train_asr_efficient_conformer_small"
+    earlier = snapshot(work / "exp" / "asr_stats_unigram30")
+    finished = snapshot(work / "exp" / "asr_train_asr_efficient_conformer_small")
+    asr_args = "--max_epoch 2 --num_workers 0 --num_att_plot 0 --log_interval 1"
+    args = ["--stage", "6", "--stop_stage", "6", "--asr_args", asr_args]
+    after_kill = killed_and_rerun(work, env, tmp_path, "exp_kill6", asr / "train.log", args)
+    check_resumed(asr, after_kill, finished)
+    assert snapshot(work / "exp_kill6" / "asr_stats_unigram30") == earlier  # stage 5's output kept
+    monkeypatch.chdir(work)
+    model, _ = ASRTask.build_model_from_file(asr / "config.yaml", asr / "valid.acc.best.pth", "cpu")
+    assert type(model.encoder).__name__ == "EfficientConformerEncoder"
