@@ -53,7 +53,8 @@ def main() -> None:
         session = ort.InferenceSession(args.onnx, options, providers=["CPUExecutionProvider"])
 
         def fn():
-            return session.run(None, {"speech": speech, "lengths": lengths})
+            feeds = {"speech": speech, "lengths": lengths}
+            return session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})
 
     for _ in range(args.warmup):
         fn()
