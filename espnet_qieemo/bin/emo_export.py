@@ -244,40 +244,49 @@ def export_onnx(
     opset: int = 17,
     quantize: Optional[str] = None,
     bucket_growth: float = 1.5,
+    buckets: Optional[List[float]] = None,
+    int8_path: Optional[Path] = None,
 ) -> Path:
-    """Write the self-contained model to ``path`` (see the module docstring)."""
+    """Write the self-contained model to ``path`` (see the module docstring).
+
+    ``buckets``: the length buckets in seconds, instead of ``bucket_seconds(max_seconds,
+    bucket_growth)``. ``int8_path``: also write the int8 model there from the same traces.
+    """
     if s2e.model.frontend is None:
         raise ValueError("the model has no frontend; export expects one that computes features")
     if quantize not in (None, "int8"):
         raise ValueError(f"--quantize takes int8, not {quantize!r}")
     constants = frontend_constants(s2e)
     hop = constants["hop_length"]
-    seconds = bucket_seconds(max_seconds, bucket_growth)
+    seconds = sorted(buckets) if buckets else bucket_seconds(max_seconds, bucket_growth)
     frames = [1 + int(round(s * s2e.fs)) // hop for s in seconds]
     n_mels = len(constants["melmat"][0])
     module = FeatsToProbs(s2e.model).eval()
-    models = []
+    outputs = {path: quantize} if int8_path is None else {path: quantize, int8_path: "int8"}
+    variants: Dict[Path, list] = {p: [] for p in outputs}
     with tempfile.TemporaryDirectory(prefix="qieemo_export_") as tmp:
         for f in frames:
             traced = Path(tmp) / f"b{f}.onnx"
             _trace(module, f, n_mels, traced, opset)
-            if quantize == "int8":
-                _quantize_int8(traced, traced.with_suffix(".int8.onnx"))
-                traced = traced.with_suffix(".int8.onnx")
-            models.append(onnx.load(str(traced)))
-    joined = join_buckets(models, frames, n_mels, len(s2e.labels))
-    meta = {
-        "labels": s2e.labels,
-        "fs": s2e.fs,
-        "min_samples": s2e.min_samples,
-        "max_samples": int(round(seconds[-1] * s2e.fs)),
-        "bucket_frames": frames,
-        "quantize": quantize or "none",
-        "frontend": constants,
-    }
-    helper.set_model_props(joined, {METADATA_KEY: json.dumps(meta)})
-    onnx.checker.check_model(joined)
-    path = Path(path)
-    with atomic_write(path, "wb") as f:
-        f.write(joined.SerializeToString())
-    return path
+            for out, quant in outputs.items():
+                if quant == "int8":
+                    _quantize_int8(traced, traced.with_suffix(".int8.onnx"))
+                    variants[out].append(onnx.load(str(traced.with_suffix(".int8.onnx"))))
+                else:
+                    variants[out].append(onnx.load(str(traced)))
+    for out, quant in outputs.items():
+        joined = join_buckets(variants[out], frames, n_mels, len(s2e.labels))
+        meta = {
+            "labels": s2e.labels,
+            "fs": s2e.fs,
+            "min_samples": s2e.min_samples,
+            "max_samples": int(round(seconds[-1] * s2e.fs)),
+            "bucket_frames": frames,
+            "quantize": quant or "none",
+            "frontend": constants,
+        }
+        helper.set_model_props(joined, {METADATA_KEY: json.dumps(meta)})
+        onnx.checker.check_model(joined)
+        with atomic_write(Path(out), "wb") as f:
+            f.write(joined.SerializeToString())
+    return Path(path)
