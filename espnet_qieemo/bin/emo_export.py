@@ -30,6 +30,7 @@ stay fp32 (quantizing them too moved labels: see ``bench/int8_agreement.py``).
 import hashlib
 import json
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -41,6 +42,7 @@ from onnx import TensorProto, helper, numpy_helper
 from espnet_qieemo.asr.encoder.block_outputs import BlockOutputCollector
 from espnet_qieemo.bin.emo_inference import Speech2Emotion
 from espnet_qieemo.ort_backend import METADATA_KEY
+from espnet_qieemo.utils import chunking
 from espnet_qieemo.utils.fileio import atomic_write
 from espnet_qieemo.utils.long_frontend import utterance_feats
 
@@ -122,6 +124,19 @@ def _trace(module: torch.nn.Module, frames: int, n_mels: int, path: Path, opset:
             dynamo=False,
             dynamic_axes={"feats": {0: "batch"}, "feats_lengths": {0: "batch"}, "probs": {0: "batch"}},
         )
+
+
+@contextmanager
+def _single_chunk():
+    """Trace the unchunked paths: the chunk boundaries of ``utils.chunking`` are computed from the
+    traced batch and length and would be frozen into the graph, which then is not exact for
+    shorter (padded) inputs; one chunk is. Memory of long buckets grows accordingly."""
+    saved = chunking.SCORE_BUDGET
+    chunking.SCORE_BUDGET = 1 << 62
+    try:
+        yield
+    finally:
+        chunking.SCORE_BUDGET = saved
 
 
 def _quantize_int8(src: Path, dst: Path) -> None:
@@ -267,7 +282,8 @@ def export_onnx(
     with tempfile.TemporaryDirectory(prefix="qieemo_export_") as tmp:
         for f in frames:
             traced = Path(tmp) / f"b{f}.onnx"
-            _trace(module, f, n_mels, traced, opset)
+            with _single_chunk():
+                _trace(module, f, n_mels, traced, opset)
             for out, quant in outputs.items():
                 if quant == "int8":
                     _quantize_int8(traced, traced.with_suffix(".int8.onnx"))
