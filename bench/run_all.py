@@ -27,6 +27,9 @@ from espnet_qieemo.utils.fileio import atomic_write
 SCRIPTS = (
     "cli_latency",
     "e2e_inference",
+    "ort_inference",
+    "batching",
+    "int8_agreement",
     "scaling",
     "training",
     "long_input_memory",
