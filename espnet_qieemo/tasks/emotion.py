@@ -72,19 +72,16 @@ fusion_choices = ClassChoices(
 attention_choices = ClassChoices("attention", classes=ATTENTION_CLASSES, default="cma", optional=True)
 model_choices = ClassChoices("model", classes=MODEL_CLASSES, type_check=ESPnetEmotionModel, default="espnet")
 BACKBONE_CHOICES = {"frontend": frontend_choices, "normalize": normalize_choices, "encoder": encoder_choices}
-CHOICES = {
-    c.name: c
-    for c in (
-        frontend_choices,
-        specaug_choices,
-        normalize_choices,
-        encoder_choices,
-        fusion_choices,
-        attention_choices,
-        model_choices,
-        asr_task.decoder_choices,
-    )
-}
+TASK_CHOICES = [
+    frontend_choices,
+    specaug_choices,
+    normalize_choices,
+    encoder_choices,
+    fusion_choices,
+    attention_choices,
+    model_choices,
+]
+CHOICES = {c.name: c for c in (*TASK_CHOICES, asr_task.decoder_choices)}
 
 
 def registry_lookup(group: str, name: str) -> type:
@@ -131,15 +128,7 @@ def resolve_class_weights(args: argparse.Namespace, labels: List[str]) -> None:
 
 class EmotionTask(AbsTask):
     num_optimizers: int = 1
-    class_choices_list = [
-        frontend_choices,
-        specaug_choices,
-        normalize_choices,
-        encoder_choices,
-        fusion_choices,
-        attention_choices,
-        model_choices,
-    ]
+    class_choices_list = TASK_CHOICES
     trainer = EmotionTrainer
 
     @classmethod
