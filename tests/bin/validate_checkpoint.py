@@ -65,7 +65,8 @@ def main(config: str, checkpoint: str, out: str) -> None:
         stats.update(utterances=counted.utterances, world_size=world)
         with open(out, "w") as f:
             json.dump(stats, f)
-    if dist.distributed:
+    if dist.distributed:  # both ranks done before gloo is torn down (else an abort at exit, now and then)
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
