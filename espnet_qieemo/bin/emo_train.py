@@ -11,6 +11,7 @@ Example::
 from typing import List, Optional
 
 from espnet_qieemo.tasks.emotion import EmotionTask
+from espnet_qieemo.utils.distributed import clean_exit
 
 
 def get_parser():
@@ -18,7 +19,8 @@ def get_parser():
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
-    EmotionTask.main(cmd=cmd)
+    with clean_exit():
+        EmotionTask.main(cmd=cmd)
 
 
 if __name__ == "__main__":

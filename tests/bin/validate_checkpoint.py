@@ -21,6 +21,7 @@ from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import Reporter
 
 from espnet_qieemo.tasks.emotion import EmotionTask
+from espnet_qieemo.utils.distributed import clean_exit
 
 
 class _Counted(logging.Handler):
@@ -65,10 +66,8 @@ def main(config: str, checkpoint: str, out: str) -> None:
         stats.update(utterances=counted.utterances, world_size=world)
         with open(out, "w") as f:
             json.dump(stats, f)
-    if dist.distributed:  # both ranks done before gloo is torn down (else an abort at exit, now and then)
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    with clean_exit():
+        main(*sys.argv[1:])
