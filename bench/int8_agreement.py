@@ -7,7 +7,7 @@ ONNX Runtime fp32 and ONNX Runtime int8. Prints a markdown section: label agreem
 PyTorch, UA of each backend against the reference labels, and the largest probability
 difference of ONNX Runtime fp32 from PyTorch.
 
-    python bench/int8_agreement.py [--recipe egs2/emodb_qieemo/emo1] [--system emo_cma_residual_seed0]
+    python bench/int8_agreement.py [--recipe egs2/emodb_qieemo/emo1] [--system emo_cma_multihead_seed0]
 """
 
 import argparse
@@ -34,7 +34,7 @@ def probs_of(results, labels):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", type=Path, default=REPO / "egs2" / "emodb_qieemo" / "emo1")
-    parser.add_argument("--system", default="emo_cma_residual_seed0")
+    parser.add_argument("--system", default="emo_cma_multihead_seed0")
     parser.add_argument("--folds", default="1,2,3,4,5")
     parser.add_argument("--threads", type=int, default=2)
     opts = parser.parse_args()

@@ -4,7 +4,7 @@ The shared EmoDB copy holds 2 s utterances, so the "conversation" is ten consecu
 recordings of speaker 03 (sentences a01-a05, each in several emotions), joined with 0.6 s of
 silence; the energy VAD finds the utterances again. The shipped default model trained on all
 ten EmoDB speakers; the README's figure uses the demo's fold-1 model (``--model
-egs2/emodb_qieemo/emo1/exp/emo_cma_residual_seed0/packed/fold1.zip``), for which speaker 03
+egs2/emodb_qieemo/emo1/exp/emo_cma_multihead_seed0/packed/fold1.zip``), for which speaker 03
 is a held-out test speaker. Writes the WAV and the figure under
 ``--out`` (default docs/images) and prints each utterance's true label beside the timeline.
 
