@@ -61,7 +61,7 @@ def ddp_exp(data_root, tmp_path_factory):
         valid_batch_type="unsorted",
         valid_batch_size=5,
         max_epoch=EPOCHS,
-        keep_nbest_models=1,
+        keep_nbest_models=EPOCHS,  # every epoch's checkpoint stays, whichever is best
     )
     config["model_conf"]["freeze_encoder_steps"] = 1  # the encoder is unused in DDP's first step
     del config["specaug_conf"], config["scheduler_conf"]
