@@ -8,7 +8,8 @@ cross-entropy, backward, Adam update) on the same kind of batch.
 
 import argparse
 import json
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
+from typing import Callable
 
 import benchlib
 import torch
@@ -36,6 +37,18 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     return parser
+
+
+def autocast_for(device: str, dtype: str) -> Callable[[], AbstractContextManager]:
+    """Context factory for a timed call: autocast to ``dtype`` on ``device``'s type; none for fp32."""
+    cast = DTYPES[dtype]
+    device_type = "cuda" if device.startswith("cuda") else "cpu"
+    return (lambda: torch.autocast(device_type, dtype=cast)) if cast else nullcontext
+
+
+def device_sync(device: str) -> Callable[[], None]:
+    """What a timer waits on: CUDA kernels run asynchronously, CPU work does not."""
+    return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
 
 def make_batch(batch: int, seconds: float, device: str):
@@ -77,13 +90,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cuda = args.device.startswith("cuda")
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    dtype = DTYPES[args.dtype]
-    device_type = "cuda" if cuda else "cpu"
-
-    def autocast():
-        return torch.autocast(device_type, dtype=dtype) if dtype else nullcontext()
-
+    sync = device_sync(args.device)
+    autocast = autocast_for(args.device, args.dtype)
     model = build_model(args.model)
     model.module.to(args.device)
     batch = make_batch(args.batch, args.seconds, args.device)

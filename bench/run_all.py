@@ -9,7 +9,8 @@ error in its section, and the other sections are still written.
 
 Each section is also stored in ``bench/sections/`` so ``--only NAME`` can re-run one
 script and rebuild RESULTS.md from the stored sections of the others (``--only`` with no
-name rebuilds it from the stored sections alone).
+name rebuilds it from the stored sections alone). The section ``bench/gpu_check.py``
+(``make gpu-check``) writes on a GPU, ``bench/sections/gpu_check.md``, goes under "GPU".
 """
 
 import argparse
@@ -17,7 +18,7 @@ import datetime
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import benchlib
 import torch
@@ -39,6 +40,7 @@ SCRIPTS = (
 SECTIONS = benchlib.BENCH_DIR / "sections"
 RESULTS = benchlib.BENCH_DIR / "RESULTS.md"
 NOTES = benchlib.BENCH_DIR / "NOTES.md"  # hand-written reading of the figures, kept as is
+GPU_CHECK = SECTIONS / "gpu_check.md"  # written by bench/gpu_check.py (`make gpu-check`) on a GPU only
 GPU_DTYPES = ("fp32", "bf16")
 
 
@@ -126,16 +128,20 @@ def collect(opts) -> Dict[Path, str]:
     return sections
 
 
-def gpu_note(gpus: Sequence[str]) -> str:
-    if gpus:
-        names = ", ".join(f"`{d}` = {benchlib.device_name(d)}" for d in gpus)
-        return f"## GPU\n\nGPU sections above were measured on {names} (fp32 and bf16 autocast).\n"
-    return (
-        "## GPU\n\nNot measured in this session: no GPU was available "
-        "(`torch.cuda.is_available()` is false). On a machine with one, `make bench` adds "
-        "fp32 and bf16 sections for every script that takes `--device`/`--dtype` "
-        "(`python bench/e2e_inference.py --device cuda --dtype bf16`); the CPU figures stay.\n"
-    )
+def gpu_note(sections: Iterable[Path]) -> str:
+    """Which sections ran on a GPU (their files are named ``<script>.<device>.<dtype>.md``), then
+    the stored section of ``make gpu-check``, whichever machine RESULTS.md is rebuilt on."""
+    if any(path.suffixes[:-1] for path in sections):
+        note = "## GPU\n\nSections stored as `<script>.cuda.<dtype>.md` ran on a GPU (fp32 and bf16 autocast).\n"
+    else:
+        note = (
+            "## GPU\n\nNo per-script GPU sections: `make bench` has not run where a GPU was available. "
+            "There, it adds fp32 and bf16 sections for every script that takes `--device`/`--dtype` "
+            "(`python bench/e2e_inference.py --device cuda --dtype bf16`); the CPU figures stay.\n"
+        )
+    if GPU_CHECK.is_file():
+        return note + "\n" + GPU_CHECK.read_text()
+    return note + "\n`make gpu-check` (`bench/gpu_check.py`) has not run on a GPU yet.\n"
 
 
 def header(opts) -> str:
@@ -161,6 +167,24 @@ def header(opts) -> str:
     )
 
 
+def write_results(opts) -> None:
+    sections = collect(opts)
+    parts = [header(opts), *sections.values(), gpu_note(sections)]
+    if NOTES.is_file():
+        parts.append(NOTES.read_text())
+    with atomic_write(RESULTS) as f:
+        f.write("\n".join(parts))
+    print(f"[run_all] wrote {RESULTS}", file=sys.stderr)
+
+
+def rebuild() -> None:
+    """RESULTS.md from the stored sections alone, as ``--only`` with no name (after ``gpu_check.py``).
+
+    Stored GPU sections are kept, also where this machine has no GPU.
+    """
+    write_results(argparse.Namespace(quick=False, only=[], gpus=["cuda"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="development settings")
@@ -168,12 +192,7 @@ def main() -> None:
     parser.add_argument("--script-timeout-s", type=float, default=3 * 3600.0)
     opts = parser.parse_args()
     opts.gpus = ["cuda"] if torch.cuda.is_available() else []
-    parts = [header(opts), *collect(opts).values(), gpu_note(opts.gpus)]
-    if NOTES.is_file():
-        parts.append(NOTES.read_text())
-    with atomic_write(RESULTS) as f:
-        f.write("\n".join(parts))
-    print(f"[run_all] wrote {RESULTS}", file=sys.stderr)
+    write_results(opts)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ reflection padding, power spectrum, mel matrix, log), audio at other rates is re
 numpy (``utils.resample_np``, equal to torchaudio's resampler), and everything after it (feature
 normalisation, encoder, fusion, attention, pooling, head, softmax) runs in the ONNX graph.
 The exported file carries its own labels, sample rate and frontend constants in its metadata
-(key ``qieemo``), so the ``.onnx`` file is the whole deployment.
+(key ``qieemo``), so the ``.onnx`` file is the whole deployment. Its probabilities are calibrated
+as the PyTorch model's are: the export puts the model's temperature into the graph's softmax.
 
 The numpy work runs with one BLAS thread: after a threaded matrix product, OpenBLAS's idle
 threads keep spinning for a while and take the cores ONNX Runtime's next run needs (on the
@@ -87,6 +88,9 @@ class OnnxSpeech2Emotion(BatchedClassifier):
         self.labels: List[str] = list(meta["labels"])
         self.fs, self.min_samples = int(meta["fs"]), int(meta["min_samples"])
         self.max_samples: Optional[int] = meta.get("max_samples")
+        # the calibration temperature, as Speech2Emotion's; the graph's softmax applies it (1: an uncalibrated
+        # model, or one exported before calibration was stored)
+        self.temperature = float(meta.get("temperature", 1.0))
         self.batch_size = batch_size
         fe = meta["frontend"]
         self.frontend = LogMelFrontend(fe["n_fft"], fe["hop_length"], fe["window"], fe["melmat"])

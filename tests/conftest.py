@@ -1,4 +1,4 @@
-"""Shared fixtures: the corpora on disk and small ASR experiments trained by ESPnet's trainer."""
+"""Shared fixtures: the corpora on disk, small ASR experiments trained by ESPnet's trainer, the `cuda` marker."""
 
 import os
 import re
@@ -6,9 +6,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Tuple
 
 import pytest
+
+if TYPE_CHECKING:
+    import torch
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "egs2" / "iemocap_qieemo" / "emo1" / "conf"
@@ -18,11 +21,40 @@ SMALL_ASR_CONFIGS = {
 }
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA device; deselected where torch sees none (make gpu-check)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Deselect ``cuda`` tests where no GPU is, so `make test` and CI pass without one."""
+    cuda = [item for item in items if item.get_closest_marker("cuda")]
+    if not cuda:
+        return
+    import torch  # imported here, so collecting tests that need no torch stays fast
+
+    if not torch.cuda.is_available():
+        config.hook.pytest_deselected(items=cuda)
+        items[:] = [item for item in items if not item.get_closest_marker("cuda")]
+
+
+@pytest.fixture
+def cuda_fp32() -> Iterator["torch.device"]:
+    """The CUDA device with TF32 off, so that its fp32 results match the CPU's up to rounding."""
+    import torch
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield torch.device("cuda")
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def corpora_root() -> Path:
     return Path(os.environ.get("QIEEMO_DATA", REPO.parent / "shared" / "data")).resolve()
 
 
-CORPORA = ("emodb", "speechocean762", "mini_an4", "fsdd")
+CORPORA = ("emodb", "speechocean762", "librispeech_mini", "mini_an4", "fsdd", "ravdess", "tess")
 
 
 def missing_corpus(reason: str) -> None:

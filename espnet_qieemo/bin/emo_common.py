@@ -18,6 +18,7 @@ from espnet_qieemo.utils.progress import Progress
 from espnet_qieemo.utils.vad import Segment
 
 Source = Tuple[str, Callable[[], np.ndarray]]  # (key, loader returning model-ready audio)
+UNKNOWN = "unknown"  # the label of an abstention (top probability below --min-confidence)
 
 
 @dataclass
@@ -46,6 +47,14 @@ def detokenize(tokens: Sequence[str]) -> str:
 def results_from_probs(probs: np.ndarray, labels: Sequence[str], texts=None) -> List[EmotionResult]:
     texts = texts if texts is not None else [None] * len(probs)
     return [EmotionResult(labels[int(p.argmax())], dict(zip(labels, map(float, p))), t) for p, t in zip(probs, texts)]
+
+
+def abstain(result: EmotionResult, min_confidence: float) -> EmotionResult:
+    """``result`` labelled ``unknown`` when its top probability is below ``min_confidence``; the
+    probabilities (and text) are kept, so a caller can still see what the model leaned to."""
+    if max(result.probs.values()) >= min_confidence:
+        return result
+    return EmotionResult(UNKNOWN, result.probs, result.text)
 
 
 class BatchedClassifier:

@@ -7,7 +7,8 @@ attention, pooling, head and softmax. The log-mel frontend is not in the graph (
 per-utterance reflection padding does not trace); ``espnet_qieemo.ort_backend.LogMelFrontend``
 computes it in numpy from constants stored in the file's metadata (window, mel matrix, hop),
 and a test checks it equals ESPnet's frontend. The metadata (key ``qieemo``) also holds the
-labels, sample rate, shortest and longest input, so deployment needs the .onnx file,
+labels, sample rate, shortest and longest input, the calibration temperature (already applied
+by the graph's softmax, as ``Speech2Emotion`` applies it), so deployment needs the .onnx file,
 numpy, threadpoolctl and onnxruntime, and neither torch nor ESPnet.
 
 How the time axis is dynamic: a traced graph keeps the encoder's Python-level shape
@@ -48,11 +49,12 @@ from espnet_qieemo.utils.long_frontend import utterance_feats
 
 
 class FeatsToProbs(torch.nn.Module):
-    """The model after its frontend, with softmax, as one traceable module."""
+    """The model after its frontend, with the tempered softmax (``Speech2Emotion``'s temperature),
+    as one traceable module."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, temperature: float = 1.0) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.temperature = model, temperature
 
     def forward(self, feats: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         m = self.model
@@ -62,7 +64,7 @@ class FeatsToProbs(torch.nn.Module):
             enc, enc_lens, _ = m.encoder(feats, lens)
         if isinstance(enc, tuple):
             enc = enc[0]
-        return torch.softmax(m.classify_blocks(enc, enc_lens, collector.outputs), dim=-1)
+        return torch.softmax(m.classify_blocks(enc, enc_lens, collector.outputs) / self.temperature, dim=-1)
 
 
 def features(s2e: Speech2Emotion, wave) -> torch.Tensor:
@@ -276,7 +278,7 @@ def export_onnx(
     seconds = sorted(buckets) if buckets else bucket_seconds(max_seconds, bucket_growth)
     frames = [1 + int(round(s * s2e.fs)) // hop for s in seconds]
     n_mels = len(constants["melmat"][0])
-    module = FeatsToProbs(s2e.model).eval()
+    module = FeatsToProbs(s2e.model, s2e.temperature).eval()
     outputs = {path: quantize} if int8_path is None else {path: quantize, int8_path: "int8"}
     variants: Dict[Path, list] = {p: [] for p in outputs}
     with tempfile.TemporaryDirectory(prefix="qieemo_export_") as tmp:
@@ -299,6 +301,7 @@ def export_onnx(
             "max_samples": int(round(seconds[-1] * s2e.fs)),
             "bucket_frames": frames,
             "quantize": quant or "none",
+            "temperature": s2e.temperature,  # informational: the graph's softmax already applies it
             "frontend": constants,
         }
         helper.set_model_props(joined, {METADATA_KEY: json.dumps(meta)})

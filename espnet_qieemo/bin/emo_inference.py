@@ -16,10 +16,11 @@ instead of stopping the run. Output directory, as the recipe expects::
 import argparse
 import logging
 import multiprocessing
+import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import humanfriendly
 import numpy as np
@@ -35,15 +36,16 @@ from espnet_qieemo.bin.emo_common import (
     detokenize,
     results_from_probs,
 )
+from espnet_qieemo.emo.calibration import check_temperature, read_temperature
 from espnet_qieemo.tasks.emotion_builder import load_emotion_model
 from espnet_qieemo.utils import audio, batch_frontend
 from espnet_qieemo.utils.fileio import atomic_write
 from espnet_qieemo.utils.padding_guard import PaddingGuard
 from espnet_qieemo.utils.progress import Progress
+from espnet_qieemo.utils.safe_unpack import model_files
 
 with no_nltk_downloads():
     from espnet.nets.pytorch_backend.transformer.subsampling import TooShortUttError, check_short_utt
-    from espnet2.main_funcs.pack_funcs import unpack
     from espnet2.utils import config_argparse
     from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 
@@ -67,7 +69,9 @@ class Speech2Emotion(BatchedClassifier):
         device: str = "cpu",
         dtype: str = "float32",
         batch_size: int = 8,
+        temperature: float = 1.0,
     ) -> None:
+        self.temperature = check_temperature(temperature, "Speech2Emotion")  # softmax(logits / T)
         with no_nltk_downloads():
             model, train_args = load_emotion_model(train_config, model_file, device)
         self.model = model.to(dtype=getattr(torch, dtype)).eval()
@@ -81,19 +85,20 @@ class Speech2Emotion(BatchedClassifier):
 
     @classmethod
     def from_pretrained(cls, packed: Union[str, Path], **kwargs) -> "Speech2Emotion":
-        """Build from a zip written by ``emo_pack``; the unpacked files are only needed while building."""
+        """Build from a zip written by ``emo_pack``, or that zip unpacked (a model-hub folder,
+        ``meta.yaml`` at its root). The archive is checked before anything is unpacked
+        (``utils.safe_unpack``); the unpacked files are only needed while building. The model's
+        stored temperature (``emo_calibrate``) applies unless ``temperature`` is given; a model
+        without one has temperature 1."""
         packed = Path(packed)
-        if not packed.is_file():
-            raise FileNotFoundError(f"packed model not found: {packed}")
         with tempfile.TemporaryDirectory(prefix="qieemo_model_") as tmp:
+            files = packed_model_files(packed, tmp)
             try:
-                files = unpack(packed, tmp, use_cache=False)
-            except Exception as err:  # zipfile/tarfile/yaml each raise their own types
-                raise ValueError(f"{packed} is not a model packed by emo_pack ({err})") from None
-            missing = {"train_config", "model_file"} - set(files)
-            if missing:
-                raise ValueError(f"{packed} lacks {sorted(missing)}; pack it with espnet_qieemo.bin.emo_pack")
-            return cls(files["train_config"], files["model_file"], **kwargs)
+                if "calibration" in files:
+                    kwargs.setdefault("temperature", read_temperature(files["calibration"]))
+                return cls(files["train_config"], files["model_file"], **kwargs)
+            except ValueError as err:  # e.g. pickled weights: named as members of the model, not temp files
+                raise ValueError(f"{packed}: {str(err).replace(tmp + os.sep, '')}") from None
 
     model_errors = (RuntimeError, TooShortUttError)
 
@@ -117,7 +122,7 @@ class Speech2Emotion(BatchedClassifier):
         logits = self.model.classify_blocks(enc, enc_lens, blocks)
         if with_text:
             texts = self._ctc_greedy(enc, enc_lens)
-        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        probs = torch.softmax(logits.float() / self.temperature, dim=-1).cpu().numpy()
         return results_from_probs(probs, self.labels, texts)
 
     def _encode(self, speech: torch.Tensor, lengths: torch.Tensor):
@@ -144,6 +149,18 @@ class Speech2Emotion(BatchedClassifier):
             ids = torch.unique_consecutive(ids[: int(n)])
             texts.append(detokenize([self.model.token_list[i] for i in ids.tolist() if i != 0]))
         return texts
+
+
+def packed_model_files(packed: Path, workdir: Union[str, Path]) -> Dict[str, str]:
+    """``{key: path}`` of a model written by ``emo_pack`` (zip, or that zip unpacked), checked and
+    unpacked into ``workdir``: at least ``train_config`` and ``model_file``, maybe ``calibration``."""
+    if not packed.exists():
+        raise FileNotFoundError(f"packed model not found: {packed}")
+    files = model_files(packed, workdir)
+    missing = {"train_config", "model_file"} - set(files)
+    if missing:
+        raise ValueError(f"{packed} lacks {sorted(missing)}; pack it with espnet_qieemo.bin.emo_pack")
+    return files
 
 
 def min_input_samples(model: torch.nn.Module) -> int:
@@ -290,7 +307,11 @@ def get_parser() -> config_argparse.ArgumentParser:
     parser.add_argument("--key_file", type=str_or_none)
     parser.add_argument("--train_config", type=str_or_none, help="config.yaml of emo_train")
     parser.add_argument("--model_file", type=str_or_none, help="model .pth of emo_train")
-    parser.add_argument("--model_tag", type=str_or_none, help="zip written by emo_pack (instead of config + model)")
+    parser.add_argument(
+        "--model_tag",
+        type=str_or_none,
+        help="zip written by emo_pack, or its unpacked folder (instead of config + model)",
+    )
     parser.add_argument(
         "--with_text", type=str2bool, default=False, help="also write the CTC transcript (models with ASR heads)"
     )

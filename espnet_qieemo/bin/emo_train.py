@@ -12,6 +12,7 @@ from typing import List, Optional
 
 from espnet_qieemo.tasks.emotion import EmotionTask
 from espnet_qieemo.utils.distributed import clean_exit
+from espnet_qieemo.utils.weights import weights_only_loads
 
 
 def get_parser():
@@ -19,7 +20,9 @@ def get_parser():
 
 
 def main(cmd: Optional[List[str]] = None) -> None:
-    with clean_exit():
+    # Every checkpoint this process reads is read as data only: --asr_init, --init_param, and
+    # ESPnet's resume and n-best averaging (which ask torch.load for weights_only=False).
+    with clean_exit(), weights_only_loads():
         EmotionTask.main(cmd=cmd)
 
 

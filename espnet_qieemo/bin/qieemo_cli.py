@@ -1,11 +1,14 @@
 """``qieemo``: emotion recognition on audio files with a packed model (``emo_pack`` zip).
 
     qieemo predict a.wav b.flac some_dir/ [--model MODEL.zip|MODEL.onnx] [--format jsonl|csv] [--batch-size N]
+        [--min-confidence P]
     qieemo timeline conversation.wav [--model MODEL.zip|MODEL.onnx] [--fixed-window S --overlap S] [--plot PNG]
     qieemo export model.onnx [--model MODEL.zip] [--quantize int8]
 
 A ``.onnx`` model (written by ``qieemo export``) runs on ONNX Runtime (``--backend onnx``, chosen
-by default for ``.onnx`` files); that path imports neither torch nor ESPnet.
+by default for ``.onnx`` files); that path imports neither torch nor ESPnet. A zip may also be
+given unpacked (a model-hub folder, ``meta.yaml`` at its root). A zip is checked before it is
+unpacked and its weights are read as data only: a hostile one is refused, saying why.
 
 Without ``--model`` the default model is used: ``$QIEEMO_MODEL`` if set, else the 4-class
 EmoDB model shipped with the repository (egs2/emodb_qieemo/emo1/pretrained/; German acted
@@ -13,7 +16,9 @@ speech, neu / hap / ang / sad: read its README before trusting it on other speec
 
 ``predict`` writes one record per file; a file that cannot be classified gets a record
 with its ``error`` and the exit status is 1. Progress goes to stderr, records to stdout
-(or ``--output``, written atomically).
+(or ``--output``, written atomically). Probabilities are calibrated where the model stores a
+temperature (``espnet_qieemo.bin.emo_calibrate``); ``--min-confidence P`` answers ``unknown``
+where the top probability is below P, keeping the probabilities in the record.
 """
 
 import argparse
@@ -82,7 +87,7 @@ def default_model() -> Path:
     """``$QIEEMO_MODEL`` or the shipped model; a clear error when neither is there."""
     env = os.environ.get("QIEEMO_MODEL")
     path = Path(env) if env else SHIPPED_MODEL
-    if not path.is_file():
+    if not path.exists():
         source = "$QIEEMO_MODEL" if env else "the shipped default model"
         raise FileNotFoundError(f"{source} {path} not found; give a packed model with --model MODEL.zip")
     return path
@@ -110,9 +115,12 @@ def _model(args: argparse.Namespace) -> "BatchedClassifier":
 
 
 def predict(args: argparse.Namespace) -> int:
+    from espnet_qieemo.bin.emo_common import UNKNOWN, abstain
     from espnet_qieemo.utils import audio
 
     s2e = _model(args)
+    if args.min_confidence is not None and UNKNOWN in s2e.labels:
+        raise ValueError(f"the model has a class named {UNKNOWN!r}, so --min-confidence cannot abstain with it")
     files = list(audio.expand_inputs(args.inputs))
     if not files:
         print("qieemo predict: no audio files found in the given inputs", file=sys.stderr)
@@ -127,6 +135,8 @@ def predict(args: argparse.Namespace) -> int:
             if record.result is None:
                 failed += 1
                 print(f"qieemo predict: {record.key}: {record.error}", file=sys.stderr)
+            elif args.min_confidence is not None:
+                record.result = abstain(record.result, args.min_confidence)
             writer.write({"file": record.key}, record)
     if failed:
         print(f"qieemo predict: {failed} of {len(files)} file(s) failed (see their 'error')", file=sys.stderr)
@@ -180,8 +190,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "-m",
         type=Path,
         default=None,
-        help="packed model (zip from espnet_qieemo.bin.emo_pack); default: $QIEEMO_MODEL, else "
-        "the shipped 4-class EmoDB model",
+        help="packed model (zip from espnet_qieemo.bin.emo_pack, or that zip unpacked: a folder with meta.yaml "
+        "at its root) or .onnx model; default: $QIEEMO_MODEL, else the shipped 4-class EmoDB model",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (PyTorch backend)")
 
@@ -191,7 +201,7 @@ def _backend_option(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=["auto", "torch", "onnx"],
         default="auto",
-        help="torch: a packed .zip model; onnx: an .onnx model from `qieemo export`, on ONNX Runtime, "
+        help="torch: a packed .zip model or its folder; onnx: an .onnx model from `qieemo export`, on ONNX Runtime, "
         "without torch or ESPnet (CPU); auto: by the model's suffix",
     )
 
@@ -205,6 +215,17 @@ def _records_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def confidence(text: str) -> float:
+    """A probability in [0, 1], for --min-confidence."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
+    return value
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qieemo", description="Speech emotion recognition (Qieemo, ESPnet)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +234,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="audio files or directories (searched recursively)")
     p.add_argument(
         "--max-seconds", type=float, default=120.0, help="refuse longer files (classify them with `qieemo timeline`)"
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=confidence,
+        metavar="P",
+        help="label 'unknown' where the top (calibrated) probability is below P; the probabilities are kept",
     )
     _records_options(p)
     _backend_option(p)

@@ -1,16 +1,17 @@
 """Start an emotion model from an ESPnet ASR experiment (paper II.D, stage 2).
 
 The source is an experiment directory (``config.yaml`` + a ``.pth``), a ``config.yaml``
-(with ``--asr_model_file`` or a ``.pth`` beside it) or the zip written by
-``espnet2.bin.pack asr``. Its frontend, normalisation and encoder configs are copied into the
-emotion config, so the shapes match and the emotion experiment's ``config.yaml`` is complete
-without the ASR files; the weights are then copied into the emotion model.
+(with ``--asr_model_file`` or a ``.pth`` beside it), the archive written by
+``espnet2.bin.pack asr`` (unpacked by ``utils.safe_unpack``, which refuses hostile ones) or
+that archive unpacked (a model-hub folder, ``meta.yaml`` at its root). Its frontend,
+normalisation and encoder configs are copied into the emotion config, so the shapes match and
+the emotion experiment's ``config.yaml`` is complete without the ASR files; the weights, read
+as data only, are then copied into the emotion model.
 """
 
 import inspect
 import logging
 import shutil
-import zipfile
 from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import yaml
+
+from espnet_qieemo.utils.safe_unpack import is_archive, is_model_folder, model_files
+from espnet_qieemo.utils.weights import read_state_dict
 
 # The parts of the ASR model the emotion model reuses (module names are the same in both).
 BACKBONE = ("frontend", "normalize", "encoder")
@@ -39,25 +43,24 @@ class AsrCheckpoint:
 
 
 def locate_asr_checkpoint(asr_init: str, asr_model_file: Optional[str], unpack_dir: Path) -> AsrCheckpoint:
-    """Find the ASR config and weights for ``--asr_init`` (dir, config.yaml or packed zip)."""
+    """Find the ASR config and weights for ``--asr_init``: exp dir, config.yaml, packed archive
+    (unpacked into ``unpack_dir``) or model-hub folder (its config rewritten into ``unpack_dir``)."""
     source = Path(asr_init)
-    if source.is_dir():
-        config_file = source / "config.yaml"
-    elif source.is_file() and zipfile.is_zipfile(source):
-        from espnet2.main_funcs.pack_funcs import unpack
-
-        files = unpack(source, unpack_dir)
+    if is_archive(source) or is_model_folder(source):
+        files = model_files(source, unpack_dir)
         if "asr_train_config" not in files or "asr_model_file" not in files:
             raise ValueError(
-                f"--asr_init {source}: the archive has {sorted(files)}, expected the "
+                f"--asr_init {source}: its meta.yaml names {sorted(files)}, expected the "
                 "'asr_train_config' and 'asr_model_file' written by `espnet2.bin.pack asr`"
             )
         config_file = Path(files["asr_train_config"])
         asr_model_file = asr_model_file or files["asr_model_file"]
+    elif source.is_dir():
+        config_file = source / "config.yaml"
     elif source.is_file():
         config_file = source
     else:
-        raise FileNotFoundError(f"--asr_init {source}: no such directory, config.yaml or zip")
+        raise FileNotFoundError(f"--asr_init {source}: no such directory, config.yaml or model archive")
     if not config_file.is_file():
         raise FileNotFoundError(f"--asr_init {source}: {config_file} not found")
     with config_file.open(encoding="utf-8") as f:
@@ -180,7 +183,7 @@ def _asr_heads(ckpt: AsrCheckpoint) -> Dict[str, Any]:
 
 def load_asr_weights(model: torch.nn.Module, model_file: Path, prefixes: Sequence[str]) -> int:
     """Copy the ASR parameters under ``prefixes`` into ``model``; every one must be found."""
-    state = torch.load(model_file, map_location="cpu", weights_only=False)
+    state = read_state_dict(model_file)
     state = state.get("model", state)  # a trainer checkpoint.pth holds the model under "model"
     wanted = tuple(f"{p}." for p in prefixes)
     own = {k for k in model.state_dict() if k.startswith(wanted)}

@@ -1,7 +1,7 @@
 """Data preprocessing for the emotion task: label names -> class indices, audio as float32."""
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -22,6 +22,25 @@ def check_labels(labels: Sequence[str], source: str) -> List[str]:
     return labels
 
 
+def read_emotions(emotion_file: Union[str, Path], labels: Sequence[str]) -> List[Tuple[str, str]]:
+    """(utt, label) pairs of an ``emotion`` file (``<utt> <label>`` lines), in file order; a
+    malformed line or a label outside ``labels`` is an error naming the line."""
+    pairs = []
+    for lineno, line in enumerate(Path(emotion_file).read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise ValueError(f"{emotion_file}:{lineno}: expected '<utt_id> <label>', got {line!r}")
+        if parts[1] not in labels:
+            raise ValueError(
+                f"{emotion_file}:{lineno}: utterance {parts[0]!r}: emotion label {parts[1]!r} is not in "
+                f"the label list {list(labels)}"
+            )
+        pairs.append((parts[0], parts[1]))
+    return pairs
+
+
 def balanced_class_weights(emotion_file: Union[str, Path], labels: Sequence[str]) -> List[float]:
     """Weights N / (K * n_k) from a training set's ``emotion`` file (``<utt> <label>`` lines).
 
@@ -29,18 +48,8 @@ def balanced_class_weights(emotion_file: Union[str, Path], labels: Sequence[str]
     ignored at no cost. A class without training examples is an error: no weight can fix it.
     """
     counts = {label: 0 for label in labels}
-    for lineno, line in enumerate(Path(emotion_file).read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2:
-            raise ValueError(f"{emotion_file}:{lineno}: expected '<utt_id> <label>', got {line!r}")
-        if parts[1] not in counts:
-            raise ValueError(
-                f"{emotion_file}:{lineno}: utterance {parts[0]!r}: emotion label {parts[1]!r} is not in "
-                f"the label list {list(labels)}"
-            )
-        counts[parts[1]] += 1
+    for _, label in read_emotions(emotion_file, labels):
+        counts[label] += 1
     empty = [label for label, n in counts.items() if n == 0]
     if empty:
         raise ValueError(

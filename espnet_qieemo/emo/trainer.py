@@ -6,6 +6,9 @@ epoch and the trainer registers the recall mean once at the end, so
 rank counts its shard of every batch (ESPnet deals batch[rank::world_size]) and the counts
 are summed over the ranks, so UA covers every utterance exactly once; the number counted is
 logged.
+
+Resuming reads the run's own ``checkpoint.pth`` as data only: ``emo_train`` makes every
+``torch.load`` weights-only, and the few plain types ESPnet's reporter stores are allowed here.
 """
 
 import logging
@@ -17,6 +20,7 @@ from espnet2.train.reporter import SubReporter
 from espnet2.train.trainer import Trainer, TrainerOptions
 
 from espnet_qieemo.emo.espnet_model import RecallTally
+from espnet_qieemo.utils.weights import CHECKPOINT_GLOBALS
 
 
 def _core(model: torch.nn.Module) -> torch.nn.Module:
@@ -24,6 +28,12 @@ def _core(model: torch.nn.Module) -> torch.nn.Module:
 
 
 class EmotionTrainer(Trainer):
+    @classmethod
+    def resume(cls, *args, **kwargs) -> None:
+        """ESPnet's resume, with the reporter's plain types allowed in a weights-only load."""
+        with torch.serialization.safe_globals(CHECKPOINT_GLOBALS):
+            super().resume(*args, **kwargs)
+
     @classmethod
     def _with_ua(
         cls,

@@ -147,8 +147,8 @@ class EmotionTask(AbsTask):
             "--asr_init",
             type=str_or_none,
             default=None,
-            help="ESPnet ASR exp dir, its config.yaml, or an espnet2.bin.pack zip: "
-            "frontend, normalisation and encoder (config and weights) come from it",
+            help="ESPnet ASR exp dir, its config.yaml, an espnet2.bin.pack archive or that archive "
+            "unpacked (meta.yaml at its root): frontend, normalisation and encoder (config and weights) come from it",
         )
         group.add_argument(
             "--asr_model_file",

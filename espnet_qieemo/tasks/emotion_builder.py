@@ -5,7 +5,8 @@ means importing ESPnet's whole ASR task and trainer: 8-15 s on a 2-core CPU, mos
 one-file ``qieemo predict``. A finished config (a trained or packed model) names only a
 few classes, so ``load_emotion_model`` imports just those when they are common backbone
 parts (``BACKBONE_MODULES``, checked against ESPnet's registries by a test) and hands
-anything else to ``EmotionTask.build_model_from_file``.
+anything else to ``EmotionTask.build_model_from_file``. Either way the weights are read as
+data only (``utils.weights``): ESPnet's loader is given the config alone, since it unpickles.
 """
 
 import argparse
@@ -24,6 +25,7 @@ from espnet_qieemo.emo.cma import CrossModalAttention
 from espnet_qieemo.emo.espnet_model import ESPnetEmotionModel
 from espnet_qieemo.emo.mmf import LastLayerFusion, MultiBlockFusion, WeightedSumFusion
 from espnet_qieemo.emo.pooling import EmotionClassifier
+from espnet_qieemo.utils.weights import read_state_dict
 
 ClassLookup = Callable[[str, str], type]  # (choice group, name in YAML) -> class
 
@@ -178,7 +180,6 @@ def load_emotion_model(
     if model is None:
         from espnet_qieemo.tasks.emotion import EmotionTask
 
-        return EmotionTask.build_model_from_file(config_file, model_file, device)
-    state = torch.load(model_file, map_location=device, weights_only=True)
-    model.load_state_dict(state)
+        model, args = EmotionTask.build_model_from_file(config_file, None, device)
+    model.load_state_dict(read_state_dict(model_file, device))
     return model.to(device), args

@@ -20,3 +20,12 @@ def test_gpu_sections_get_their_own_files():
     assert run_all.section_file("scaling", "cpu", "fp32").name == "scaling.md"
     assert run_all.section_file("scaling", "cuda:0", "bf16").name == "scaling.cuda0.bf16.md"
     assert run_all.runs(["cuda"]) == [("cpu", "fp32"), ("cuda", "fp32"), ("cuda", "bf16")]
+
+
+def test_gpu_part_says_which_sections_ran_on_a_gpu_and_includes_gpu_check(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_all, "GPU_CHECK", tmp_path / "gpu_check.md")
+    cpu_only = run_all.gpu_note([tmp_path / "scaling.md"])
+    assert "No per-script GPU sections" in cpu_only and "has not run on a GPU yet" in cpu_only
+    run_all.GPU_CHECK.write_text("## GPU check (issue 20, `make gpu-check`)\n\n| a |\n")
+    with_gpu = run_all.gpu_note([tmp_path / "scaling.md", tmp_path / "scaling.cuda.bf16.md"])
+    assert "ran on a GPU" in with_gpu and with_gpu.endswith("## GPU check (issue 20, `make gpu-check`)\n\n| a |\n")

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import List
 
@@ -9,12 +10,21 @@ import pytest
 import soundfile
 import torch
 import yaml
+from hostile_models import ESCAPE, code_running_checkpoint, meta_yaml, model_members, paths_outside, write_zip
 
 from espnet_qieemo.bin import emo_train
 from espnet_qieemo.tasks.emotion import EmotionTask, encoder_choices
 from espnet_qieemo.utils import audio
+from espnet_qieemo.utils.safe_unpack import UnsafeArchiveError, check_model
 
-CONF = Path(__file__).resolve().parents[2] / "egs2" / "iemocap_qieemo" / "emo1" / "conf"
+EGS2 = Path(__file__).resolve().parents[2] / "egs2"
+CONF = EGS2 / "iemocap_qieemo" / "emo1" / "conf"
+PRETRAINED = EGS2 / "emodb_qieemo" / "emo1" / "pretrained"
+# The shipped ASR backbones and the small emotion config of the same encoder type.
+BACKBONES = {
+    "asr_efficient_conformer_so762.zip": "train_emo_qieemo_small.yaml",
+    "asr_conformer_so762.zip": "train_emo_qieemo_conformer_small.yaml",
+}
 LABELS = ["N", "F", "W", "T"]  # EmoDB letters: neutral, happiness, anger, sadness
 TRAIN_PER_CLASS, VALID_PER_CLASS, VALID_SPEAKER = 8, 2, "16"
 EPOCHS = 10
@@ -49,14 +59,25 @@ def write_subset(wav_dir: Path, out: Path, per_class, valid: bool) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def emodb_subset(data_root, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("emodb_subset")
-    wav_dir = data_root / "emodb" / "wav"
-    write_subset(wav_dir, root / "train", TRAIN_PER_CLASS, valid=False)
-    write_subset(wav_dir, root / "valid", VALID_PER_CLASS, valid=True)
+def write_data(wav_dir: Path, root: Path, train_per_class, valid_per_class) -> Path:
+    """``root/{train,valid}`` Kaldi dirs and ``root/labels``."""
+    write_subset(wav_dir, root / "train", train_per_class, valid=False)
+    write_subset(wav_dir, root / "valid", valid_per_class, valid=True)
     (root / "labels").write_text("\n".join(LABELS) + "\n")
     return root
+
+
+@pytest.fixture(scope="module")
+def emodb_subset(data_root, tmp_path_factory) -> Path:
+    return write_data(
+        data_root / "emodb" / "wav", tmp_path_factory.mktemp("emodb_subset"), TRAIN_PER_CLASS, VALID_PER_CLASS
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_subset(data_root, tmp_path_factory) -> Path:
+    """One utterance per class for training and for validation: enough to run the trainer."""
+    return write_data(data_root / "emodb" / "wav", tmp_path_factory.mktemp("tiny_subset"), 1, 1)
 
 
 def train_cmd(data: Path, out: Path, *options: str) -> List[str]:
@@ -153,11 +174,7 @@ def test_balanced_class_weights_keep_every_class_predicted(data_root, asr_exp, t
     """A deliberately imbalanced EmoDB subset (12/2/12/2): with `class_weights: balanced` (the
     configs' default) every class is still predicted, the weights come from the training
     fold's counts, and the UA curves are written as PNG and TensorBoard events."""
-    wav_dir = data_root / "emodb" / "wav"
-    data = tmp_path / "data"
-    write_subset(wav_dir, data / "train", IMBALANCED, valid=False)
-    write_subset(wav_dir, data / "valid", VALID_PER_CLASS, valid=True)
-    (data / "labels").write_text("\n".join(LABELS) + "\n")
+    data = write_data(data_root / "emodb" / "wav", tmp_path / "data", IMBALANCED, VALID_PER_CLASS)
     exp = tmp_path / "exp"
     options = train_cmd(
         data,
@@ -254,3 +271,45 @@ def test_unknown_label_in_the_data_names_the_utterance(emodb_subset, tmp_path):
                 "1",
             )
         )
+
+
+@pytest.mark.parametrize("name, config", BACKBONES.items())
+def test_emotion_training_from_a_shipped_backbone_unpacked_as_a_hub_folder(name, config, tiny_subset, tmp_path):
+    """The model-hub layout: the packed ASR model unzipped as it is, every path relative to its root."""
+    hub = tmp_path / "hub"
+    zipfile.ZipFile(PRETRAINED / name).extractall(hub)
+    exp = tmp_path / "exp"
+    options = ("--asr_init", str(hub), "--max_epoch", "1", "--batch_type", "unsorted", "--batch_size", "4")
+    freeze = ("--model_conf", "freeze_encoder_steps=1000")  # the encoder keeps the backbone's weights
+    emo_train.main(train_cmd(tiny_subset, exp, "--config", str(CONF / config), *options, *freeze))
+
+    meta = check_model(hub)
+    asr = torch.load(hub / meta["files"]["asr_model_file"], weights_only=True)
+    trained = torch.load(exp / "1epoch.pth", weights_only=True)
+    encoder = {k: v for k, v in asr.items() if k.startswith("encoder.")}
+    assert encoder and all(torch.equal(trained[k], v) for k, v in encoder.items())
+    stats = yaml.safe_load((hub / meta["yaml_files"]["asr_train_config"]).read_text())["normalize_conf"]["stats_file"]
+    assert (exp / "asr_feats_stats.npz").read_bytes() == (hub / stats).read_bytes()  # relative to the hub's root
+    assert (exp / "valid.ua.best.pth").exists()
+
+
+def test_asr_init_refuses_a_hostile_archive_and_writes_nothing_outside(tiny_subset, tmp_path):
+    evil = write_zip(tmp_path / "evil.zip", {**model_members(), "meta.yaml": meta_yaml(config=ESCAPE), ESCAPE: "a: 1"})
+    exp = tmp_path / "work" / "exp"  # unpacked into exp/asr_init: ESCAPE names work/escaped.yaml
+    before = paths_outside(tmp_path, exp)
+    with pytest.raises(UnsafeArchiveError, match=f"unsafe archive.*member '{ESCAPE}' contains '..'"):
+        emo_train.main(train_cmd(tiny_subset, exp, "--asr_init", str(evil), "--dry_run", "true"))
+    assert paths_outside(tmp_path, exp) == before
+
+
+@pytest.mark.parametrize("form", ["hub folder", "exp dir"])
+def test_asr_init_refuses_weights_whose_pickle_runs_code(form, tiny_subset, tmp_path):
+    hub = tmp_path / "hub"
+    zipfile.ZipFile(PRETRAINED / "asr_efficient_conformer_so762.zip").extractall(hub)
+    weights = hub / check_model(hub)["files"]["asr_model_file"]
+    marker = tmp_path / "ran"
+    code_running_checkpoint(weights, marker, torch.load(weights, weights_only=True))
+    source = hub if form == "hub folder" else weights.parent  # exp/<asr exp>: config.yaml + the .pth
+    with pytest.raises(ValueError, match="pickled Python objects .*torch.save\\(model.state_dict\\(\\), path\\)"):
+        emo_train.main(train_cmd(tiny_subset, tmp_path / "exp", "--asr_init", str(source), "--dry_run", "true"))
+    assert not marker.exists()

@@ -214,3 +214,25 @@ def test_timeline_plot_draws_probabilities_and_labels(tmp_path):
     assert (np.abs(colours - angry).max(1) < 0.05).sum() > 0.01 * h * w
     blue = np.array([0.122, 0.467, 0.706])  # tab10 blue: the neutral curve
     assert (np.abs(colours - blue).max(1) < 0.05).sum() > 50
+
+
+def test_onnx_export_applies_the_stored_temperature(calibrated_model, data_root, tmp_path, capsys):
+    from espnet_qieemo.bin.emo_export import export_onnx
+
+    torch_s2e = Speech2Emotion.from_pretrained(calibrated_model.packed)
+    assert torch_s2e.temperature > 1
+    onnx_s2e = OnnxSpeech2Emotion(export_onnx(torch_s2e, tmp_path / "calibrated.onnx", buckets=[2.5]))
+    assert onnx_s2e.temperature == torch_s2e.temperature
+    wav = data_root / "emodb" / "wav" / "14a01Wa.wav"
+    wave = audio.load(wav)
+    np.testing.assert_allclose(
+        _probs(onnx_s2e(wave), onnx_s2e.labels), _probs(torch_s2e(wave), torch_s2e.labels), atol=1e-4
+    )
+    top = max(onnx_s2e(wave).probs.values())
+    with pytest.raises(SystemExit) as status:
+        qieemo_cli.main(
+            ["predict", "--model", str(tmp_path / "calibrated.onnx"), str(wav)] + ["--min-confidence", f"{top + 1e-3}"]
+        )
+    assert status.value.code == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["label"] == "unknown" and record["probs"] == pytest.approx(onnx_s2e(wave).probs, abs=1e-6)

@@ -1,17 +1,36 @@
 """The `qieemo` console script on a packed model: predict, timeline, export."""
 
 import csv
+import io
 import json
+import tempfile
+import zipfile
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
+import torch
+import yaml
+from hostile_models import (
+    ESCAPE,
+    code_running_checkpoint,
+    meta_yaml,
+    model_members,
+    paths_outside,
+    tar_member,
+    write_tar,
+    write_zip,
+)
 
 from espnet_qieemo.bin import qieemo_cli
 from espnet_qieemo.bin.emo_inference import Speech2Emotion
 from espnet_qieemo.utils import audio
+
+SHIPPED = (
+    Path(__file__).resolve().parents[2] / "egs2" / "emodb_qieemo" / "emo1" / "pretrained" / "emo_qieemo_emodb4.zip"
+)
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +187,102 @@ def test_export_onnx_matches_pytorch_on_real_audio(emo_model, s2e, data_root, tm
     wav = audio.load(sorted((data_root / "emodb" / "wav").glob("14*.wav"))[0])
     for n in (len(wav), len(wav) // 3):  # the full 2 s and a 0.67 s cut
         np.testing.assert_allclose(_probs(onnx_s2e(wav[:n]), s2e.labels), _probs(s2e(wav[:n]), s2e.labels), atol=1e-4)
+
+
+def _code_running_weights(tmp_path: Path, marker: Path) -> Path:
+    """The shipped model, its weights saved with an object whose unpickling writes ``marker``."""
+    with zipfile.ZipFile(SHIPPED) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    weights = yaml.safe_load(members["meta.yaml"])["files"]["model_file"]
+    state = torch.load(io.BytesIO(members[weights]), weights_only=True)
+    members[weights] = code_running_checkpoint(tmp_path / "w.pth", marker, state).read_bytes()
+    return write_zip(tmp_path / "evil.zip", members)
+
+
+def _truncated(tmp_path: Path, _) -> Path:
+    (tmp_path / "cut.zip").write_bytes(SHIPPED.read_bytes()[:100_000])
+    return tmp_path / "cut.zip"
+
+
+HOSTILE_MODELS = {
+    "zip slip via yaml_files": (
+        lambda tmp, _: write_zip(tmp / "evil.zip", {**model_members(), "meta.yaml": meta_yaml(ESCAPE), ESCAPE: "a"}),
+        f"unsafe archive, refused before writing anything: member '{ESCAPE}' contains '..'",
+    ),
+    "tar with ../": (
+        lambda tmp, _: write_tar(tmp / "evil.tar.gz", [tar_member("../../escaped.bin", b"x")]),
+        "unsafe archive, refused before writing anything: member '../../escaped.bin' contains '..'",
+    ),
+    "weights whose pickle runs code": (_code_running_weights, "holds pickled Python objects (it needs exec)"),
+    "truncated zip": (_truncated, "not a zip or tar model archive (or a truncated one)"),
+}
+
+
+@pytest.mark.parametrize("make, message", HOSTILE_MODELS.values(), ids=HOSTILE_MODELS.keys())
+def test_predict_refuses_a_hostile_model_saying_why(make, message, data_root, tmp_path, monkeypatch):
+    temp = tmp_path / "outer" / "tmp"
+    temp.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # unpacked below it: '../../' would still be in tmp_path
+    marker = tmp_path / "ran"
+    model = make(tmp_path, marker)
+    before = paths_outside(tmp_path, temp)
+    with pytest.raises(SystemExit) as status:
+        qieemo_cli.main(["predict", "--model", str(model), str(data_root / "emodb" / "wav" / "03a01Wa.wav")])
+    assert str(status.value.code).startswith(f"qieemo predict: {model}") and message in str(status.value.code)
+    assert paths_outside(tmp_path, temp) == before and not any(temp.iterdir()) and not marker.exists()
+
+
+def test_predict_from_the_default_model_unpacked_as_a_hub_folder(data_root, tmp_path, capsys):
+    hub = tmp_path / "hub"
+    zipfile.ZipFile(SHIPPED).extractall(hub)
+    wav = data_root / "emodb" / "wav" / "03a01Wa.wav"
+    records = []
+    for model in (SHIPPED, hub):
+        with pytest.raises(SystemExit) as status:
+            qieemo_cli.main(["predict", "--model", str(model), str(wav)])
+        assert status.value.code == 0
+        records.append(json.loads(capsys.readouterr().out))
+    assert records[1]["label"] == records[0]["label"]
+    assert records[1]["probs"] == pytest.approx(records[0]["probs"], abs=1e-6)
+
+
+def _predict(capsys, *argv: str) -> str:
+    """stdout of a successful `qieemo predict`."""
+    with pytest.raises(SystemExit) as status:
+        qieemo_cli.main(["predict", *argv])
+    assert status.value.code == 0
+    return capsys.readouterr().out
+
+
+def _jsonl(capsys, *argv: str) -> list:
+    return [json.loads(line) for line in _predict(capsys, *argv).splitlines()]
+
+
+def test_min_confidence_answers_unknown_and_keeps_the_probabilities(calibrated_model, data_root, capsys):
+    wavs = [str(data_root / "emodb" / "wav" / f"{n}.wav") for n in ("14a01Wa", "15a01Nb")]
+    model = ["--model", str(calibrated_model.packed)]
+    plain = _jsonl(capsys, *model, *wavs)
+    top = [max(r["probs"].values()) for r in plain]
+    threshold = (min(top) + max(top)) / 2 if max(top) - min(top) > 1e-3 else max(top) + 1e-3
+    abstained = _jsonl(capsys, *model, *wavs, "--min-confidence", str(threshold))
+    for before, after, p in zip(plain, abstained, top):
+        assert after["probs"] == before["probs"]
+        assert after["label"] == ("unknown" if p < threshold else before["label"])
+    assert any(r["label"] == "unknown" for r in abstained)
+    assert _jsonl(capsys, *model, *wavs, "--min-confidence", "0") == plain
+    with pytest.raises(SystemExit) as status:
+        qieemo_cli.main(["predict", *model, *wavs, "--min-confidence", "1.5"])
+    assert status.value.code == 2 and "expected a probability between 0 and 1, got '1.5'" in capsys.readouterr().err
+
+
+def test_min_confidence_in_csv_keeps_the_probability_columns(calibrated_model, data_root, capsys):
+    args = [
+        "--model",
+        str(calibrated_model.packed),
+        str(data_root / "emodb" / "wav" / "14a01Wa.wav"),
+        "--format",
+        "csv",
+    ]
+    [row] = list(csv.DictReader(_predict(capsys, *args).splitlines()))
+    [abstained] = list(csv.DictReader(_predict(capsys, *args, "--min-confidence", "1").splitlines()))
+    assert row["label"] != "unknown" and abstained == {**row, "label": "unknown"}

@@ -87,13 +87,29 @@ def run_asr_data(data_root, tmp_path, *opts):
     )
 
 
-def test_stage2_default_is_speechocean762_with_unseen_test_speakers(data_root, tmp_path):
+def speakers_of(data: Path, name: str) -> set:
+    return set((data / name / "utt2spk").read_text().split()[1::2])
+
+
+def test_stage2_default_is_speechocean762_plus_librispeech_with_unseen_evaluation_speakers(data_root, tmp_path):
     proc = run_asr_data(data_root, tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    spk = {
-        name: set((tmp_path / "data" / name / "utt2spk").read_text().split()[1::2])
-        for name in ("asr_train", "asr_valid", "asr_test")
-    }
+    names = ("asr_train", "asr_valid", "asr_test", "asr_test_librispeech")
+    spk = {name: speakers_of(tmp_path / "data", name) for name in names}
+    libri = {name: {s for s in spk[name] if s.startswith("libri_")} for name in names}
+    # train: 125 speechocean762 + 24 LibriSpeech speakers; valid: 25 + 2; test: one set per corpus
+    assert [len(spk[n]) for n in names] == [149, 27, 100, 2]
+    assert [len(libri[n]) for n in names] == [24, 2, 0, 2]
+    assert not spk["asr_train"] & (spk["asr_valid"] | spk["asr_test"] | spk["asr_test_librispeech"])
+    assert not spk["asr_valid"] & spk["asr_test_librispeech"]
+    scp = read_table(tmp_path / "data" / "asr_train" / "wav.scp")
+    assert any(path.endswith(".ogg") for path in scp.values())  # the shared copy is Ogg Opus
+
+
+def test_stage2_speechocean762_alone_keeps_one_test_set(data_root, tmp_path):
+    proc = run_asr_data(data_root, tmp_path, "--asr_corpus", "speechocean762", "--test_sets", "asr_test")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    spk = {name: speakers_of(tmp_path / "data", name) for name in ("asr_train", "asr_valid", "asr_test")}
     assert [len(spk[n]) for n in ("asr_train", "asr_valid", "asr_test")] == [125, 25, 100]
     assert not spk["asr_train"] & (spk["asr_valid"] | spk["asr_test"])
 
@@ -101,4 +117,18 @@ def test_stage2_default_is_speechocean762_with_unseen_test_speakers(data_root, t
 def test_stage2_unknown_corpus_is_named(data_root, tmp_path):
     proc = run_asr_data(data_root, tmp_path, "--asr_corpus", "librispeech")
     assert proc.returncode != 0
-    assert "--asr_corpus 'librispeech': expected speechocean762 or digits_an4" in proc.stdout
+    assert "--asr_corpus 'librispeech': expected so762_librispeech, speechocean762 or digits_an4" in proc.stdout
+
+
+def test_held_out_librispeech_speakers_must_be_one_female_one_male(data_root, tmp_path):
+    from emodb_local import so762_librispeech as prep
+    from pyscripts.kaldi_dir import DataDirError
+
+    args = (data_root / "speechocean762", data_root / "librispeech_mini" / "LibriSpeech", ["train-clean-5"])
+    with pytest.raises(
+        DataDirError, match=r"--valid_speakers 1737 1088: expected one female and one male .*\['F', 'F'\]"
+    ):
+        prep.prepare(*args, tmp_path / "data", valid_speakers=["1737", "1088"])
+    with pytest.raises(DataDirError, match=r"--test_speakers 32 99999: speaker\(s\) \['99999'\] not in"):
+        prep.prepare(*args, tmp_path / "data", test_speakers=["32", "99999"])
+    assert not (tmp_path / "data").exists()

@@ -14,6 +14,7 @@ from typing import Dict
 import numpy as np
 import pytest
 import soundfile
+from hostile_models import ESCAPE, meta_yaml, model_members, write_zip
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,15 +61,20 @@ def snapshot(root: Path) -> Dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory, corpus_trees):
-    """A copy of the recipe (its TEMPLATE links resolve to this repo) and a finished stage 1-12 run."""
-    iemocap, libri = corpus_trees
-    root = tmp_path_factory.mktemp("recipe")
-    (root / "egs2").mkdir()
+def copy_recipe(root: Path) -> Path:
+    """A copy of the recipe under ``root`` (its TEMPLATE links resolve to this repo)."""
+    (root / "egs2").mkdir(parents=True)
     (root / "egs2" / "TEMPLATE").symlink_to(REPO / "egs2" / "TEMPLATE")
     work = root / "egs2" / "iemocap_qieemo" / "emo1"
     shutil.copytree(RECIPE, work, symlinks=True, ignore=shutil.ignore_patterns("data", "dump", "exp"))
+    return work
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory, corpus_trees):
+    """A copy of the recipe and a finished stage 1-12 run."""
+    iemocap, libri = corpus_trees
+    work = copy_recipe(tmp_path_factory.mktemp("recipe"))
     env = {"IEMOCAP": str(iemocap.root), "LIBRISPEECH": str(libri)}
     proc = run_recipe(work, env, "--stage", "1", "--stop_stage", "12")
     assert proc.returncode == 0, proc.stdout[-6000:]
@@ -336,3 +342,15 @@ def test_killed_stage6_resumes_on_rerun(recipe, tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     model, _ = ASRTask.build_model_from_file(asr / "config.yaml", asr / "valid.acc.best.pth", "cpu")
     assert type(model.encoder).__name__ == "EfficientConformerEncoder"
+
+
+def test_hostile_asr_exp_is_refused_before_any_stage(tmp_path):
+    """--asr_exp is checked as emo_train will unpack it, before stage 1 writes anything."""
+    work = copy_recipe(tmp_path / "copy")
+    evil = write_zip(tmp_path / "evil.zip", {**model_members(), "meta.yaml": meta_yaml(ESCAPE), ESCAPE: b"a: 1"})
+    before = snapshot(tmp_path)
+    proc = run_recipe(work, {}, "--asr_exp", str(evil))
+    assert proc.returncode != 0
+    assert f"unsafe archive, refused before writing anything: member '{ESCAPE}' contains '..'" in proc.stdout
+    assert f"--asr_exp {evil}: refused (the reason is above)" in proc.stdout
+    assert snapshot(tmp_path) == before

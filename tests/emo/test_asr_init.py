@@ -73,7 +73,7 @@ def test_init_from_packed_zip_keeps_frozen_asr_heads(tmp_path, asr_exp):
         ],
         check=True,
         capture_output=True,
-        cwd=tmp_path,
+        cwd=exp.dir.parent,  # as a recipe packs: members named relative to it (absolute ones are refused)
     )
     args = init_args(tmp_path, zip_path, "--keep_asr_heads", "true")
     model = EmotionTask.build_model(args)

@@ -1,3 +1,5 @@
+from typing import Dict, List, Sequence, Tuple
+
 import pytest
 import torch
 from emo_helpers import pad_batch
@@ -143,3 +145,42 @@ def test_unknown_label_names_the_utterance_and_the_labels():
     assert out["emotion"].tolist() == [2]
     with pytest.raises(ValueError, match=r"utterance 'utt2'.*'fru'.*\['neu', 'hap', 'ang', 'sad'\]"):
         pre("utt2", {"speech": [0.0], "emotion": "fru"})
+
+
+def noise_waves(seconds: Sequence[float] = (1.25, 0.875, 0.5625)) -> List[torch.Tensor]:
+    """Random 16 kHz waveforms of several lengths: the GPU machine has no corpora."""
+    gen = torch.Generator().manual_seed(0)
+    return [0.1 * torch.randn(round(s * 16000), generator=gen) for s in seconds]
+
+
+def loss_and_gradients(model, device) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    batch, lens = pad_batch(noise_waves())
+    model.to(device).zero_grad()
+    loss = model(batch.to(device), lens.to(device), torch.tensor([1, 0, 2], device=device))[0]
+    loss.backward()
+    grads = {n: p.grad.cpu() for n, p in model.named_parameters() if p.grad is not None}
+    return loss.detach().cpu(), grads
+
+
+@pytest.mark.cuda
+def test_cuda_loss_and_gradients_equal_cpu(build_model, cuda_fp32):
+    """Fine-tuning on the GPU computes the CPU's loss and gradients (eval: no dropout, no SpecAugment)."""
+    model = build_model("--model_conf", "freeze_encoder_steps=0").eval()
+    want_loss, want = loss_and_gradients(model, "cpu")
+    got_loss, got = loss_and_gradients(model, cuda_fp32)
+    torch.testing.assert_close(got_loss, want_loss, atol=1e-5, rtol=1e-4)
+    assert got.keys() == want.keys() and any(name.startswith("encoder.") for name in want)
+    for name, grad in want.items():
+        atol = 1e-5 + 1e-3 * float(grad.abs().max())  # cuDNN and the CPU sum in different orders
+        torch.testing.assert_close(got[name], grad, atol=atol, rtol=1e-3, msg=lambda m, name=name: f"{name}: {m}")
+
+
+@pytest.mark.cuda
+def test_cuda_bf16_autocast_training_step_is_finite(build_model):
+    model = build_model("--model_conf", "freeze_encoder_steps=0").cuda()
+    batch, lens = pad_batch(noise_waves())
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        loss = model(batch.cuda(), lens.cuda(), torch.tensor([1, 0, 2]).cuda())[0]
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads)

@@ -23,8 +23,9 @@
 #   10 Batched emotion inference on each test fold (emo_inference).
 #   11 Scoring: WA / UA / WF1 per fold and mean +- std, confusion matrix -> <emo exp>/RESULTS.md.
 #   12 Packing: the selected checkpoint of each fold as <emo exp>/packed/fold<k>.zip (emo_pack).
-# --asr_exp <exp dir | packed zip> reuses an existing ASR model: stages 2, 4-7 and the ASR part
-# of stage 3 are skipped. --use_asr_init false trains emotion models from scratch (ablation).
+# --asr_exp <exp dir | packed zip | that zip unpacked> reuses an existing ASR model: stages 2,
+# 4-7 and the ASR part of stage 3 are skipped. --use_asr_init false trains emotion models from
+# scratch (ablation).
 # Every stage writes into a temporary dir and swaps it in only when it succeeded, so a re-run
 # redoes a stage cleanly and a failed run never overwrites an earlier successful result.
 # Training stages (6, 9) train in place: an interrupted run resumes from its checkpoint
@@ -59,7 +60,7 @@ asr_test_sets="asr_test"
 fs=16000
 min_duration=0.3     # seconds; shorter utterances are excluded in stage 3
 # ASR
-asr_exp=""           # existing ASR exp dir or packed zip: skip stages 2, 4-7
+asr_exp=""           # existing ASR exp dir, packed zip or its unpacked folder: skip stages 2, 4-7
 asr_config=conf/train_asr_efficient_conformer.yaml
 asr_args=""          # extra options for asr_train
 asr_tag=""           # default: the asr_config file name
@@ -92,7 +93,9 @@ asr_stats_dir="${expdir}/asr_stats_${bpemode}${nbpe}"
 emo_exp="${expdir}/emo_${emo_tag}"
 if [ -n "${asr_exp}" ]; then
     skip_asr=true
-    [ -e "${asr_exp}" ] || fail "--asr_exp ${asr_exp}: not found; expected an ESPnet ASR exp dir (config.yaml + .pth) or a packed zip"
+    [ -e "${asr_exp}" ] || fail "--asr_exp ${asr_exp}: not found; expected an ESPnet ASR exp dir (config.yaml + .pth), a packed zip or that zip unpacked (meta.yaml at its root)"
+    # An archive or model-hub folder is checked now, before any stage, as emo_train will unpack it.
+    python -m espnet_qieemo.utils.safe_unpack "${asr_exp}" || fail "--asr_exp ${asr_exp}: refused (the reason is above)"
 else
     skip_asr=false
     asr_exp="${expdir}/asr_${asr_tag}"

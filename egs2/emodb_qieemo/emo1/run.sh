@@ -7,7 +7,11 @@
 #
 # Stages (--stage N --stop_stage M):
 #   1  data (EmoDB folds) and the two ASR backbones: the shipped zips, or with --train_asr true
-#      trained here from speechocean762 (emo.sh stages 2, 4-7) and packed like the shipped ones
+#      trained here from speechocean762 + Mini LibriSpeech (emo.sh stages 2, 4-7) and packed like
+#      the shipped ones. With --asr_pilots true, backbone 1 first runs --pilot_epochs epochs of
+#      every recipe in --asr_candidates; the one with the lowest validation CTC CER wins
+#      (${expdir}/asr_recipe), both backbones train with it, and backbone 1's winning pilot is
+#      not rerun: its long run resumes it.
 #   2  CMA form selection (--select_cma true): the full model trained with every form in
 #      --cma_forms, first seed, five folds; the form with the best mean validation UA is written
 #      to ${expdir}/cma_form. No test fold is read (candidates are not even run on them).
@@ -20,11 +24,12 @@
 #   ./run.sh                        # the demo on the shipped backbones, seed 0 (about 50 min on 2 cores)
 #   ./run.sh --seeds "0 1 2"        # every system with three training seeds on the same folds
 #   ./run.sh --select_cma true      # choose the CMA form on validation UA first
-#   ./run.sh --train_asr true       # retrain both backbones from speechocean762 first
+#   ./run.sh --train_asr true       # retrain both backbones first (speechocean762 + Mini LibriSpeech)
+#   ./run.sh --train_asr true --asr_pilots true --stop_stage 1  # pilots, then both backbones
 #   ./run.sh --train_asr true --stop_stage 1   # only that: reproduces pretrained/asr_*.zip
 #   ./run.sh --stage 6 --default_model true    # the CLI's default model (after stage 1)
 #   ./run.sh --all_classes true     # seven EmoDB emotions instead of four (RESULTS_7class.md)
-#   EMODB=/data/emodb/wav SPEECHOCEAN762=/data/speechocean762 ./run.sh
+#   EMODB=/data/emodb/wav SPEECHOCEAN762=/data/speechocean762 LIBRISPEECH=/data/LibriSpeech ./run.sh
 set -euo pipefail
 stage=1
 stop_stage=6
@@ -34,6 +39,11 @@ nj=2
 folds="1 2 3 4 5"
 seeds="0"           # training seeds (the folds and their validation split stay those of seed 0)
 train_asr=false     # true: train the two backbones here instead of using pretrained/*.zip
+asr_pilots=false    # true: choose the ASR recipe among --asr_candidates by short pilots first
+# ASR recipes over the configs, "name|asr_train options": the pilots' candidates (the first
+# is used without pilots, or the winner recorded in ${expdir}/asr_recipe).
+asr_candidates="base|;ctc05_nospecaug|--model_conf ctc_weight=0.5 --specaug none"
+pilot_epochs=2
 backbones=""        # folder of the two packed backbones (default: pretrained, or ${expdir}/pretrained with --train_asr true)
 select_cma=false    # true: stage 2 chooses the CMA form on validation UA
 cma_forms="literal residual concat multihead gated"
@@ -55,6 +65,7 @@ asr1=conf/train_asr_efficient_conformer_so762.yaml
 asr2=conf/train_asr_conformer_so762.yaml
 full=conf/train_emo_qieemo_small.yaml
 common=(--emo_corpus emodb --expdir "${expdir}" --nj "${nj}" --folds "${folds}" --min_duration 0.2
+        --asr_test_sets "asr_test asr_test_librispeech"
         --nbpe "${nbpe}" --local_emo_data_opts "--all_classes ${all_classes}")
 asr_opts=(--inference_asr_model valid.acc.ave.pth --inference_args "--beam_size 5")
 log() { echo "$(date '+%H:%M:%S') $*"; }
@@ -70,22 +81,57 @@ fi
 bb1="${backbones}/asr_efficient_conformer_so762.zip"
 bb2="${backbones}/asr_conformer_so762.zip"
 
+IFS=';' read -r -a candidates <<<"${asr_candidates}"
+asr_dir() { echo "${expdir}/asr_$(basename "$1" .yaml)_$2"; }  # <config> <recipe name>
+asr_recipe() {  # "name|options": the pilots' winner, else the first candidate
+    local name c
+    name=$(cat "${expdir}/asr_recipe" 2>/dev/null || echo "${candidates[0]%%|*}")
+    for c in "${candidates[@]}"; do [ "${c%%|*}" != "${name}" ] || { echo "${c}"; return; }; done
+    echo "$0: ASR recipe '${name}' (${expdir}/asr_recipe) is not in --asr_candidates" >&2
+    return 1
+}
+# ASR trainings side by side, one core each; each job: <config> <recipe name> <options> <last stage>.
+run_asr() {
+    local pids=() pid job
+    for job in "$@"; do
+        eval "set -- ${job}"
+        ./emo.sh "${common[@]}" "${asr_opts[@]}" --nj 1 --stage 6 --stop_stage "$4" --asr_config "$1" \
+            --asr_tag "$(basename "$1" .yaml)_$2" \
+            --asr_args "$3" --emo_config "${full}" >>"${expdir}/logs/asr_$(basename "$1" .yaml)_$2.log" 2>&1 &
+        pids+=("$!")
+    done
+    for pid in "${pids[@]}"; do
+        wait "${pid}" || { echo "$0: ASR training failed; see ${expdir}/logs/asr_*.log" >&2; exit 1; }
+    done
+}
+
 # ---- 1: data and backbones ----
 if run_stage 1; then
     if [ "${train_asr}" = true ]; then
         ./emo.sh "${common[@]}" "${asr_opts[@]}" --stage 1 --stop_stage 5 --asr_config "${asr1}" --emo_config "${full}"
-        asr_pids=()
-        for asr in "${asr1}" "${asr2}"; do  # both backbones side by side, one core each
-            ./emo.sh "${common[@]}" "${asr_opts[@]}" --nj 1 --stage 6 --stop_stage 7 --asr_config "${asr}" \
-                --emo_config "${full}" >"${expdir}/logs/asr_$(basename "${asr}" .yaml).log" 2>&1 &
-            asr_pids+=("$!")
-        done
-        for pid in "${asr_pids[@]}"; do
-            wait "${pid}" || { echo "$0: ASR training failed; see ${expdir}/logs/asr_*.log" >&2; exit 1; }
-        done
+        if [ "${asr_pilots}" = true ]; then
+            pilot_jobs=()
+            pilot_opts=()
+            for c in "${candidates[@]}"; do
+                pilot_jobs+=("$(printf '%q ' "${asr1}" "${c%%|*}" "${c#*|} --max_epoch ${pilot_epochs}" 6)")
+                pilot_opts+=(--pilot "${c%%|*}" "$(asr_dir "${asr1}" "${c%%|*}")")
+            done
+            # A pilot is the first epochs of its long run, never finished: stage 6 resumes it
+            # (a rerun of the pilots, or the winner's long run) instead of starting it anew.
+            unfinish_pilots() { for c in "${candidates[@]}"; do rm -f "$(asr_dir "${asr1}" "${c%%|*}")/.done"; done; }
+            unfinish_pilots
+            run_asr "${pilot_jobs[@]}"
+            unfinish_pilots
+            python -m pyscripts.asr_pilots "${pilot_opts[@]}" --table "${expdir}/asr_pilots.md" >"${expdir}/asr_recipe.tmp"
+            mv "${expdir}/asr_recipe.tmp" "${expdir}/asr_recipe"
+            log "ASR recipe chosen on validation CTC CER: $(cat "${expdir}/asr_recipe") (${expdir}/asr_pilots.md)"
+        fi
+        recipe=$(asr_recipe)
+        run_asr "$(printf '%q ' "${asr1}" "${recipe%%|*}" "${recipe#*|}" 7)" \
+            "$(printf '%q ' "${asr2}" "${recipe%%|*}" "${recipe#*|}" 7)"
         for asr in "${asr1}" "${asr2}"; do
             name=$(basename "${asr}" .yaml)
-            local/pack_asr.sh "${expdir}/asr_${name}" "${expdir}/asr_stats_unigram${nbpe}" \
+            local/pack_asr.sh "$(asr_dir "${asr}" "${recipe%%|*}")" "${expdir}/asr_stats_unigram${nbpe}" \
                 "data/token_list/bpe_unigram${nbpe}" "${backbones}/asr_${name#train_asr_}.zip"
         done
     else
@@ -208,7 +254,7 @@ if run_stage 4; then
         probe_opts+=(--fold "dump/raw/fold${k}")
     done
     python -m local.egemaps_svm --labels data/emodb/labels --seed 0 "${svm_opts[@]}"
-    read -r bb1_config bb1_model < <(python -c "import sys; from espnet2.main_funcs.pack_funcs import unpack
+    read -r bb1_config bb1_model < <(python -c "import sys; from espnet_qieemo.utils.safe_unpack import unpack
 f = unpack(sys.argv[1], sys.argv[2]); print(f['asr_train_config'], f['asr_model_file'])" "${bb1}" "${expdir}/backbone1" | tail -n 1)
     python -m local.layer_probe --asr_config "${bb1_config}" --asr_model_file "${bb1_model}" \
         --labels data/emodb/labels --seed 0 "${probe_opts[@]}" --out_dir "${expdir}/layer_probe" \

@@ -70,9 +70,9 @@ def valid_ua_curve(exp_dir: Path) -> List[float]:
     """
     checkpoint = exp_dir / "checkpoint.pth"
     if checkpoint.is_file():
-        import torch
+        from espnet_qieemo.utils.weights import read_state_dict  # data only: no pickled code runs
 
-        stats = torch.load(checkpoint, map_location="cpu", weights_only=False)["reporter"]["stats"]
+        stats = read_state_dict(checkpoint)["reporter"]["stats"]
         values = [float(stats[e]["valid"]["ua"]) for e in sorted(stats) if "ua" in stats[e].get("valid", {})]
         if values:
             return [100.0 * v for v in values]

@@ -36,7 +36,10 @@ def load_asr(config: Path, model_file: Path) -> torch.nn.Module:
     with no_nltk_downloads():
         from espnet2.tasks.asr import ASRTask
 
-        model, _ = ASRTask.build_model_from_file(config, model_file, "cpu")
+        from espnet_qieemo.utils.weights import read_state_dict
+
+        model, _ = ASRTask.build_model_from_file(config, None, "cpu")  # ESPnet's loader would unpickle
+    model.load_state_dict(read_state_dict(model_file))
     return model.eval()
 
 

@@ -30,7 +30,7 @@ case "${asr_corpus}" in
         fi
         sets=(--set "${train_set}" "${train_subsets//,/ }" --set "${valid_set}" "${valid_subsets//,/ }")
         for i in "${!names[@]}"; do sets+=(--set "${names[$i]}" "${subsets[$i]}"); done
-        python -m local.librispeech --root "${LIBRISPEECH}" --out "${out}" "${sets[@]}"
+        python -m pyscripts.librispeech --root "${LIBRISPEECH}" --out "${out}" "${sets[@]}"
         ;;
     speechocean762)
         if [ "${#names[@]}" -ne 1 ]; then

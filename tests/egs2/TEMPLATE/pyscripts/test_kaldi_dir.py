@@ -66,7 +66,7 @@ def test_read_labels_is_the_training_reader_with_data_dir_errors(tmp_path):
             "pyscripts.kaldi_dir pyscripts.folds pyscripts.bpe pyscripts.asr_wer pyscripts.emo_score "
             "pyscripts.speechocean762 local.emodb local.digits_an4 local.demo_results",
         ),
-        ("iemocap_qieemo", "pyscripts.folds local.iemocap local.librispeech"),
+        ("iemocap_qieemo", "pyscripts.folds pyscripts.librispeech local.iemocap"),
     ],
 )
 def test_recipe_tools_import_neither_torch_nor_espnet(recipe, modules):

@@ -1,6 +1,6 @@
 import pytest
 import soundfile
-from iemocap_local import librispeech
+from pyscripts import librispeech
 from pyscripts.kaldi_dir import read_table
 
 
@@ -43,3 +43,19 @@ def test_mistyped_subset_names_present_ones_and_writes_nothing(tree, tmp_path):
 def test_missing_root_says_where_to_set_it(tmp_path):
     with pytest.raises(SystemExit, match=r"LIBRISPEECH=.*Libri: no such directory; set LIBRISPEECH in db.sh"):
         librispeech.main(["--root", str(tmp_path / "Libri"), "--out", str(tmp_path / "data"), "--set", "x", "dev"])
+
+
+@pytest.mark.parametrize("ext, fmt", [(".ogg", "OGG"), (".wav", "WAV")])
+def test_reencoded_copies_are_found_beside_their_transcripts(tmp_path, ext, fmt):
+    chapter = tmp_path / "LibriSpeech" / "train-x" / "44" / "9"
+    chapter.mkdir(parents=True)
+    soundfile.write(chapter / f"44-9-0000{ext}", [0.1, -0.1] * 800, 16000, format=fmt)
+    (chapter / "44-9.trans.txt").write_text("44-9-0000 SOME WORDS\n")
+    librispeech.prepare(tmp_path / "LibriSpeech", tmp_path / "data", [("asr_train", "train-x")])
+    assert read_table(tmp_path / "data/asr_train/wav.scp")["44-9-0000"].endswith(f"44-9-0000{ext}")
+
+
+def test_missing_audio_names_the_extensions_tried(tree, tmp_path):
+    next(tree.glob("dev/33/7/*.flac")).unlink()
+    with pytest.raises(librispeech.CorpusError, match=r"no audio for 33-7-0000 .*\.flac, \.wav, \.ogg, \.opus"):
+        librispeech.prepare(tree, tmp_path / "data", [("asr_valid", "dev")])

@@ -1,11 +1,12 @@
 """A LibriSpeech-layout tree to Kaldi data dirs for ASR pretraining.
 
 Layout: ``<root>/<subset>/<spk>/<chapter>/<spk>-<chapter>.trans.txt`` with lines
-``<utt_id> <TEXT>``, audio ``<utt_id>.flac`` (or ``.wav``) beside it. Several subsets can be
+``<utt_id> <TEXT>``, audio ``<utt_id>.flac`` beside it (or ``.wav``, or ``.ogg`` / ``.opus`` as in
+re-encoded copies such as the shared Mini LibriSpeech). Several subsets can be
 merged into one set (``--set asr_train "train-clean-100 train-clean-360"``). All sets are
 written, then swapped in together, so a failure keeps the previous sets intact.
 
-Usage (from the recipe dir): ``python -m local.librispeech --root <LibriSpeech> --out data
+Usage (from the recipe dir): ``python -m pyscripts.librispeech --root <LibriSpeech> --out data
 --set asr_train "train-clean-100" --set asr_valid dev-clean --set asr_test test-clean``
 """
 
@@ -17,7 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 
 from pyscripts.kaldi_dir import DataDirError, write_sets
 
-AUDIO_EXTS = (".flac", ".wav")
+AUDIO_EXTS = (".flac", ".wav", ".ogg", ".opus")
 
 
 class CorpusError(DataDirError):
@@ -29,7 +30,7 @@ def find_audio(chapter_dir: Path, utt: str) -> Path:
         path = chapter_dir / f"{utt}{ext}"
         if path.is_file():
             return path
-    raise CorpusError(f"{chapter_dir}: no audio for {utt} (expected {utt}.flac or {utt}.wav)")
+    raise CorpusError(f"{chapter_dir}: no audio for {utt} (expected {utt} with one of {', '.join(AUDIO_EXTS)})")
 
 
 def read_subset(root: Path, subset: str) -> Dict[str, Dict[str, str]]:
