@@ -3,22 +3,27 @@
 Layout: ``<root>/<subset>/<spk>/<chapter>/<spk>-<chapter>.trans.txt`` with lines
 ``<utt_id> <TEXT>``, audio ``<utt_id>.flac`` beside it (or ``.wav``, or ``.ogg`` / ``.opus`` as in
 re-encoded copies such as the shared Mini LibriSpeech). Several subsets can be
-merged into one set (``--set asr_train "train-clean-100 train-clean-360"``). All sets are
-written, then swapped in together, so a failure keeps the previous sets intact.
+merged into one set (``--set asr_train "train-clean-100 train-clean-360"``). Where a copy has no
+dev / test subsets (Mini LibriSpeech's train-clean-5 alone), ``--hold_out asr_valid "1737 7312"``
+takes those speakers out of the first set into a set of their own; a held-out group must have as
+many female as male speakers (SPEAKERS.TXT), so no evaluation set leans on one gender. All sets
+are written, then swapped in together, so a failure keeps the previous sets intact.
 
 Usage (from the recipe dir): ``python -m pyscripts.librispeech --root <LibriSpeech> --out data
---set asr_train "train-clean-100" --set asr_valid dev-clean --set asr_test test-clean``
+--set asr_train "train-clean-100" --set asr_valid dev-clean --set asr_test test-clean``, or
+``... --set asr_train train-clean-5 --hold_out asr_valid "1737 7312" --hold_out asr_test "32 3664"``
 """
 
 import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Set, Tuple
 
 from pyscripts.kaldi_dir import DataDirError, write_sets
 
 AUDIO_EXTS = (".flac", ".wav", ".ogg", ".opus")
+Tables = Dict[str, Dict[str, str]]
 
 
 class CorpusError(DataDirError):
@@ -66,13 +71,60 @@ def merge(parts: Sequence[Dict[str, Dict[str, str]]]) -> Dict[str, Dict[str, str
     return merged
 
 
-def prepare(root: Path, out: Path, sets: List[Tuple[str, str]]) -> None:
+def speaker_genders(root: Path) -> Dict[str, str]:
+    """``<spk> | <F/M> | ...`` lines of the corpus' SPEAKERS.TXT (``;`` starts a comment)."""
+    path = root / "SPEAKERS.TXT"
+    if not path.is_file():
+        raise CorpusError(f"LIBRISPEECH={root}: {path.name} not found; held-out speakers' genders come from it")
+    genders = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = [f.strip() for f in line.split("|")]
+        if not line.startswith(";") and len(fields) >= 2:
+            genders[fields[0]] = fields[1]
+    return genders
+
+
+def check_held_out(genders: Dict[str, str], present: Set[str], name: str, speakers: Sequence[str]) -> None:
+    """Speakers of the set they leave, as many female as male."""
+    missing = [s for s in speakers if s not in present]
+    if missing:
+        raise CorpusError(f"held-out {name} {' '.join(speakers)}: speaker(s) {missing} not in the subsets")
+    found = [genders.get(s, "?") for s in speakers]
+    if not speakers or found.count("F") != found.count("M") or found.count("F") * 2 != len(found):
+        raise CorpusError(
+            f"held-out {name} {' '.join(speakers)}: expected as many female as male speakers "
+            f"(SPEAKERS.TXT), got {sorted(found)}"
+        )
+
+
+def hold_out(root: Path, tables: Tables, groups: Sequence[Tuple[str, Sequence[str]]]) -> List[Tables]:
+    """One table per (name, speakers) group, taken out of ``tables``, plus what is left, last."""
+    genders = speaker_genders(root)
+    present = set(tables["utt2spk"].values())
+    for name, speakers in groups:
+        check_held_out(genders, present, name, speakers)
+    parts: List[Tables] = [{n: {} for n in tables} for _ in range(len(groups) + 1)]
+    for utt, spk in tables["utt2spk"].items():
+        idx = next((i for i, (_, g) in enumerate(groups) if spk in g), len(groups))
+        for name in tables:
+            parts[idx][name][utt] = tables[name][utt]
+    return parts
+
+
+def prepare(
+    root: Path, out: Path, sets: List[Tuple[str, str]], held_out: Sequence[Tuple[str, Sequence[str]]] = ()
+) -> None:
+    """``sets``: (name, subsets); ``held_out``: (name, speakers) taken out of the first set."""
     if not root.is_dir():
         raise CorpusError(
             f"LIBRISPEECH={root}: no such directory; set LIBRISPEECH in db.sh (or the LIBRISPEECH "
             f"environment variable) to the folder holding the subsets ({', '.join(s for _, s in sets)})"
         )
     tables = [(name, merge([read_subset(root, s) for s in subsets.split()])) for name, subsets in sets]
+    if held_out:
+        *groups, rest = hold_out(root, tables[0][1], held_out)
+        tables[0] = (tables[0][0], rest)
+        tables += [(name, group) for (name, _), group in zip(held_out, groups)]
     for name, subsets in sets:
         logging.info("%s: from %s", name, subsets)
     write_sets(out, tables)
@@ -90,10 +142,18 @@ def main(argv: Sequence[str] = None) -> None:
         metavar=("NAME", "SUBSETS"),
         help="data dir name and space-separated subsets merged into it",
     )
+    parser.add_argument(
+        "--hold_out",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "SPEAKERS"),
+        help="data dir name and space-separated speaker ids taken out of the first --set",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
-        prepare(args.root, args.out, [tuple(s) for s in args.set])
+        prepare(args.root, args.out, [tuple(s) for s in args.set], [(n, spk.split()) for n, spk in args.hold_out])
     except DataDirError as err:
         sys.exit(f"ERROR: LibriSpeech prep: {err}")
 

@@ -6,7 +6,7 @@ pretraining corpus family. Training: speechocean762 ``train/`` plus the LibriSpe
 four held-out speakers. Validation: speechocean762's validation speakers plus two held-out
 LibriSpeech speakers. Test, one set per corpus so that WER and CER are reported per corpus:
 speechocean762's test speakers, and the other two held-out LibriSpeech speakers. The held-out
-speakers must each be one female and one male (SPEAKERS.TXT), so no set leans on one gender.
+speakers of each set are as many female as male (SPEAKERS.TXT), so no set leans on one gender.
 
 Usage (from the recipe dir): ``python -m local.so762_librispeech --so762 <speechocean762>
 --librispeech <LibriSpeech> --subsets train-clean-5 --out data
@@ -17,7 +17,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 from pyscripts import librispeech, speechocean762
 from pyscripts.kaldi_dir import DataDirError, write_sets
@@ -26,32 +26,6 @@ Tables = Dict[str, Dict[str, str]]
 # Per gender, the two train-clean-5 speakers with the fewest utterances: they cost training least.
 VALID_SPEAKERS = ("1737", "7312")  # F, M
 TEST_SPEAKERS = ("32", "3664")  # F, M
-
-
-def speaker_genders(root: Path) -> Dict[str, str]:
-    """``<spk> | <F/M> | ...`` lines of LibriSpeech's SPEAKERS.TXT (``;`` starts a comment)."""
-    path = root / "SPEAKERS.TXT"
-    if not path.is_file():
-        raise DataDirError(f"LIBRISPEECH={root}: {path.name} not found; the held-out speakers' genders come from it")
-    genders = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        fields = [f.strip() for f in line.split("|")]
-        if line.startswith(";") or len(fields) < 2:
-            continue
-        genders[fields[0]] = fields[1]
-    return genders
-
-
-def check_held_out(genders: Dict[str, str], present: set, name: str, speakers: Sequence[str]) -> None:
-    """Two speakers, one female and one male, both in the prepared subsets."""
-    missing = [s for s in speakers if s not in present]
-    if missing:
-        raise DataDirError(f"--{name} {' '.join(speakers)}: speaker(s) {missing} not in the LibriSpeech subsets")
-    found = sorted(genders.get(s, "?") for s in speakers)
-    if found != ["F", "M"]:
-        raise DataDirError(
-            f"--{name} {' '.join(speakers)}: expected one female and one male speaker (SPEAKERS.TXT), got {found}"
-        )
 
 
 def prefixed(tables: Tables, prefix: str) -> Tables:
@@ -63,16 +37,6 @@ def prefixed(tables: Tables, prefix: str) -> Tables:
         out["text"][key] = tables["text"][utt]
         out["utt2spk"][key] = f"{prefix}{spk}"
     return out
-
-
-def by_speakers(tables: Tables, groups: Sequence[Sequence[str]]) -> List[Tables]:
-    """One table per speaker group, plus the rest last."""
-    parts: List[Tables] = [{n: {} for n in tables} for _ in range(len(groups) + 1)]
-    for utt, spk in tables["utt2spk"].items():
-        idx = next((i for i, g in enumerate(groups) if spk in g), len(groups))
-        for name in tables:
-            parts[idx][name][utt] = tables[name][utt]
-    return parts
 
 
 def merged(*parts: Tables) -> Tables:
@@ -92,11 +56,8 @@ def prepare(
     so_train = speechocean762.read_part(so762, "train")
     so_valid, so_test = speechocean762.split_speakers(speechocean762.read_part(so762, "test"), 5)
     libri = librispeech.merge([librispeech.read_subset(libri_root, s) for s in subsets])
-    genders = speaker_genders(libri_root)
-    present = set(libri["utt2spk"].values())
-    check_held_out(genders, present, "valid_speakers", valid_speakers)
-    check_held_out(genders, present, "test_speakers", test_speakers)
-    ls_valid, ls_test, ls_train = (prefixed(t, "libri_") for t in by_speakers(libri, [valid_speakers, test_speakers]))
+    groups = [("valid", valid_speakers), ("test", test_speakers)]
+    ls_valid, ls_test, ls_train = (prefixed(t, "libri_") for t in librispeech.hold_out(libri_root, libri, groups))
     sets = (merged(so_train, ls_train), merged(so_valid, ls_valid), so_test, ls_test)
     write_sets(out, list(zip(names, sets)))
 

@@ -1,3 +1,7 @@
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 import soundfile
 from pyscripts import librispeech
@@ -59,3 +63,37 @@ def test_missing_audio_names_the_extensions_tried(tree, tmp_path):
     next(tree.glob("dev/33/7/*.flac")).unlink()
     with pytest.raises(librispeech.CorpusError, match=r"no audio for 33-7-0000 .*\.flac, \.wav, \.ogg, \.opus"):
         librispeech.prepare(tree, tmp_path / "data", [("asr_valid", "dev")])
+
+
+def test_iemocap_stage2_holds_speakers_out_of_mini_librispeech(data_root, tmp_path):
+    """The IEMOCAP recipe's prep on the real Mini LibriSpeech tree, as a user without dev / test runs it."""
+    recipe = Path(__file__).resolve().parents[4] / "egs2" / "iemocap_qieemo" / "emo1"
+    env = dict(os.environ, LIBRISPEECH=str(data_root / "librispeech_mini" / "LibriSpeech"))
+    opts = ["--train_subsets", "train-clean-5", "--valid_speakers", "1737,7312", "--test_speakers", "32,3664"]
+    proc = subprocess.run(
+        ["local/asr_data.sh", "--out", str(tmp_path / "data"), *opts],
+        cwd=recipe,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    spk = {
+        n: set(read_table(tmp_path / "data" / n / "utt2spk").values()) for n in ("asr_train", "asr_valid", "asr_test")
+    }
+    assert spk["asr_valid"] == {"1737", "7312"} and spk["asr_test"] == {"32", "3664"}
+    assert len(spk["asr_train"]) == 24 and not spk["asr_train"] & (spk["asr_valid"] | spk["asr_test"])
+    assert read_table(tmp_path / "data" / "asr_test" / "wav.scp")["32-21631-0000"].endswith(".ogg")
+
+
+def test_held_out_speakers_must_be_as_many_female_as_male(tree, tmp_path):
+    (tree / "SPEAKERS.TXT").write_text("; ID | SEX | SUBSET\n11 | F | a\n22 | M | b\n33 | F | c\n")
+    librispeech.prepare(tree, tmp_path / "data", [("asr_train", "train-a train-b dev")], [("asr_valid", ["11", "22"])])
+    assert set(read_table(tmp_path / "data/asr_valid/utt2spk").values()) == {"11", "22"}
+    assert set(read_table(tmp_path / "data/asr_train/utt2spk").values()) == {"33"}
+    with pytest.raises(librispeech.CorpusError, match=r"held-out asr_test 11 33: expected as many female as male"):
+        librispeech.prepare(tree, tmp_path / "x", [("asr_train", "train-a dev")], [("asr_test", ["11", "33"])])
+    with pytest.raises(librispeech.CorpusError, match=r"held-out asr_test 44: speaker\(s\) \['44'\] not in"):
+        librispeech.prepare(tree, tmp_path / "x", [("asr_train", "train-a")], [("asr_test", ["44"])])
+    assert not (tmp_path / "x").exists()
