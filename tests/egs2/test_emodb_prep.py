@@ -1,11 +1,10 @@
 """EmoDB demo data prep on the real corpora: folds by speaker pair, class sets, ASR sets."""
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+import recipe_helpers
 from emodb_local import digits_an4, emodb
 from pyscripts.folds import check_fold
 from pyscripts.kaldi_dir import read_table
@@ -75,16 +74,7 @@ def test_missing_corpus_is_named(tmp_path, data_root):
 
 
 def run_asr_data(data_root, tmp_path, *opts):
-    recipe = Path(__file__).resolve().parents[2] / "egs2" / "emodb_qieemo" / "emo1"
-    env = dict(os.environ, QIEEMO_DATA=str(data_root))
-    return subprocess.run(
-        ["local/asr_data.sh", "--out", str(tmp_path / "data"), *opts],
-        cwd=recipe,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return recipe_helpers.run_asr_data("emodb_qieemo", tmp_path / "data", opts, {"QIEEMO_DATA": str(data_root)})
 
 
 def speakers_of(data: Path, name: str) -> set:

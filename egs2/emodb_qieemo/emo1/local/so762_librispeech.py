@@ -39,10 +39,6 @@ def prefixed(tables: Tables, prefix: str) -> Tables:
     return out
 
 
-def merged(*parts: Tables) -> Tables:
-    return librispeech.merge(list(parts))
-
-
 def prepare(
     so762: Path,
     libri_root: Path,
@@ -58,7 +54,7 @@ def prepare(
     libri = librispeech.merge([librispeech.read_subset(libri_root, s) for s in subsets])
     groups = [("valid", valid_speakers), ("test", test_speakers)]
     ls_valid, ls_test, ls_train = (prefixed(t, "libri_") for t in librispeech.hold_out(libri_root, libri, groups))
-    sets = (merged(so_train, ls_train), merged(so_valid, ls_valid), so_test, ls_test)
+    sets = (librispeech.merge([so_train, ls_train]), librispeech.merge([so_valid, ls_valid]), so_test, ls_test)
     write_sets(out, list(zip(names, sets)))
 
 

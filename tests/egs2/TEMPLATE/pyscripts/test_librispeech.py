@@ -1,8 +1,5 @@
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
+import recipe_helpers
 import soundfile
 from pyscripts import librispeech
 from pyscripts.kaldi_dir import read_table
@@ -67,17 +64,9 @@ def test_missing_audio_names_the_extensions_tried(tree, tmp_path):
 
 def test_iemocap_stage2_holds_speakers_out_of_mini_librispeech(data_root, tmp_path):
     """The IEMOCAP recipe's prep on the real Mini LibriSpeech tree, as a user without dev / test runs it."""
-    recipe = Path(__file__).resolve().parents[4] / "egs2" / "iemocap_qieemo" / "emo1"
-    env = dict(os.environ, LIBRISPEECH=str(data_root / "librispeech_mini" / "LibriSpeech"))
+    env = {"LIBRISPEECH": str(data_root / "librispeech_mini" / "LibriSpeech")}
     opts = ["--train_subsets", "train-clean-5", "--valid_speakers", "1737,7312", "--test_speakers", "32,3664"]
-    proc = subprocess.run(
-        ["local/asr_data.sh", "--out", str(tmp_path / "data"), *opts],
-        cwd=recipe,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = recipe_helpers.run_asr_data("iemocap_qieemo", tmp_path / "data", opts, env)
     assert proc.returncode == 0, proc.stdout[-2000:]
     spk = {
         n: set(read_table(tmp_path / "data" / n / "utt2spk").values()) for n in ("asr_train", "asr_valid", "asr_test")
