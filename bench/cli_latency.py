@@ -23,7 +23,7 @@ import numpy as np
 import soundfile
 from benchlib import fmt, ratio
 
-MODEL = benchlib.REPO / "egs2" / "emodb_qieemo" / "emo1" / "pretrained" / "emo_qieemo_emodb4.zip"
+MODEL = benchlib.REPO / "egs2" / "emodb_qieemo" / "emo1" / "pretrained" / "emo_qieemo_multicorpus4.zip"
 QIEEMO = Path(sys.executable).with_name("qieemo")
 ESPNET_WAY = """
 import sys, tempfile

@@ -13,7 +13,8 @@ recalibrating starts afresh), and T minimises the negative log-likelihood of the
 (as ``emo_pack --calibration`` does; it may be the ``--model_tag`` zip itself); ``--output_file``
 writes that file alone; without either it only reports. Printed on stdout: utterances, accuracy,
 NLL and ECE (15 bins) before and after calibration, for ``--data_dir`` and each ``--eval_dir``
-(scored with the fitted T, never fitted on). Labels and accuracy do not change with T.
+(scored with the fitted T, never fitted on; their scores are also stored, under ``evaluated``,
+in the calibration file). Labels and accuracy do not change with T.
 """
 
 import argparse
@@ -119,6 +120,8 @@ def calibrate(args: argparse.Namespace) -> float:
         rows += [(str(d), summary(score_dir(s2e, d), temperature)) for d in args.eval_dir]
         print(table(rows, temperature))
         report = {"fitted_on": str(args.data_dir), "ece_bins": ECE_BINS, **rows[0][1]}
+        if args.eval_dir:  # the held-out sets' scores, for tables read by other tools
+            report["evaluated"] = {name: scores for name, scores in rows[1:]}
         calibration = write_calibration(args.output_file or Path(tmp) / CALIBRATION_FILE, temperature, report)
         if args.outpath:
             pack_emotion_model(Path(config), Path(model_file), args.outpath, calibration=calibration)

@@ -79,7 +79,12 @@ def open_output(path: Optional[Path]) -> Iterator[IO]:
 # The shipped default model, next to the demo recipe that trained it (editable installs and
 # clones; a wheel install names its model with --model or $QIEEMO_MODEL).
 SHIPPED_MODEL = (
-    Path(__file__).resolve().parents[2] / "egs2" / "emodb_qieemo" / "emo1" / "pretrained" / "emo_qieemo_emodb4.zip"
+    Path(__file__).resolve().parents[2]
+    / "egs2"
+    / "emodb_qieemo"
+    / "emo1"
+    / "pretrained"
+    / "emo_qieemo_multicorpus4.zip"
 )
 
 

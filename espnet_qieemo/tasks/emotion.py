@@ -42,6 +42,7 @@ from espnet_qieemo.emo.espnet_model import ESPnetEmotionModel
 from espnet_qieemo.emo.mmf import AbsFusion
 from espnet_qieemo.emo.preprocessor import (
     EmotionPreprocessor,
+    SpeechAugmentation,
     balanced_class_weights,
     check_labels,
     read_label_list,
@@ -102,6 +103,29 @@ def resolve_labels(args: argparse.Namespace) -> List[str]:
         raise ValueError("the emotion classes are unset: give --label_list <file> or `labels:` in the config")
     args.labels, args.label_list = check_labels(labels, source="labels"), None
     return args.labels
+
+
+def build_augmentation(args: argparse.Namespace) -> Optional[SpeechAugmentation]:
+    """The training data's ``SpeechAugmentation`` from the augmentation options; None when all are off."""
+    conf = dict(getattr(args, "preprocessor_conf", None) or {})
+    if not (args.rir_scp or args.noise_scp or conf.get("data_aug_effects") or args.gain_db_range):
+        return None
+    fs = (getattr(args, "frontend_conf", None) or {}).get("fs", 16000)
+    if isinstance(fs, str):
+        import humanfriendly
+
+        fs = humanfriendly.parse_size(fs)
+    room_options = dict(
+        rir_scp=args.rir_scp,
+        rir_apply_prob=args.rir_apply_prob,
+        noise_scp=args.noise_scp,
+        noise_apply_prob=args.noise_apply_prob,
+        noise_db_range=args.noise_db_range,
+        short_noise_thres=args.short_noise_thres,
+    )
+    return SpeechAugmentation(
+        fs=int(fs), gain_db_range=args.gain_db_range, gain_apply_prob=args.gain_apply_prob, **room_options, **conf
+    )
 
 
 def resolve_class_weights(args: argparse.Namespace, labels: List[str]) -> None:
@@ -195,6 +219,26 @@ class EmotionTask(AbsTask):
         )
         group = parser.add_argument_group(description="Preprocess related")
         group.add_argument("--use_preprocessor", type=str2bool, default=True, help="Map emotion label names to indices")
+        # Training-time augmentation: ESPnet ASR's own options, same names and meaning.
+        group.add_argument("--rir_scp", type=str_or_none, default=None, help="Impulse responses to convolve with")
+        group.add_argument("--rir_apply_prob", type=float, default=1.0, help="Probability of reverberation")
+        group.add_argument("--noise_scp", type=str_or_none, default=None, help="Noises to add")
+        group.add_argument("--noise_apply_prob", type=float, default=1.0, help="Probability of adding noise")
+        group.add_argument("--noise_db_range", type=str, default="13_15", help="SNR range of added noise, dB")
+        group.add_argument(
+            "--short_noise_thres", type=float, default=0.5, help="Warn when noise / speech length is below this"
+        )
+        group.add_argument(
+            "--preprocessor_conf",
+            action=NestedDictAction,
+            default=dict(),
+            help="More CommonPreprocessor options, e.g. data_aug_effects (speed_perturb, bandwidth_limitation, ...), "
+            "data_aug_num, data_aug_prob",
+        )
+        group.add_argument(
+            "--gain_db_range", type=str_or_none, default=None, help="Random gain range, dB ('-10_6'; none: off)"
+        )
+        group.add_argument("--gain_apply_prob", type=float, default=1.0, help="Probability of the random gain")
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
 
@@ -213,7 +257,10 @@ class EmotionTask(AbsTask):
     def build_preprocess_fn(
         cls, args: argparse.Namespace, train: bool
     ) -> Optional[Callable[[str, Dict[str, np.array]], Dict[str, np.ndarray]]]:
-        return EmotionPreprocessor(resolve_labels(args)) if args.use_preprocessor else None
+        if not args.use_preprocessor:
+            return None
+        augmentation = build_augmentation(args) if train else None
+        return EmotionPreprocessor(resolve_labels(args), augmentation=augmentation)
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:

@@ -1,5 +1,6 @@
 """A small emotion model trained by ``emo_train`` (1 epoch, a few EmoDB files), packed once; the shipped
-default model calibrated by ``emo_calibrate`` on a few clips of each corpus."""
+default model's weights packed without their temperature, and calibrated again by ``emo_calibrate``
+on a few clips of each corpus."""
 
 import contextlib
 import io
@@ -106,8 +107,7 @@ def emo_model(asr_exp, data_root, tmp_path_factory) -> EmoModel:
     return EmoModel(config, model_file, packed, list(EMOTIONS.values()))
 
 
-# (file under $QIEEMO_DATA, label): two speakers of each corpus, one clip per class; the shipped
-# EmoDB model gets about half of them right, with high confidence, so its temperature is well above 1.
+# (file under $QIEEMO_DATA, label): two speakers of each corpus, one clip per class.
 CALIBRATION_CLIPS = [
     *(
         (f"ravdess/Actor_{a}/03-01-{code}-01-01-01-{a}.ogg", label)
@@ -126,9 +126,20 @@ CALIBRATION_CLIPS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def uncalibrated_model(tmp_path_factory) -> Path:
+    """The shipped default model's config and weights packed again without its temperature."""
+    from espnet_qieemo.bin import qieemo_cli
+    from espnet_qieemo.utils.safe_unpack import model_files
+
+    work = tmp_path_factory.mktemp("uncalibrated")
+    files = model_files(qieemo_cli.SHIPPED_MODEL, work / "unpacked")
+    return pack_emotion_model(Path(files["train_config"]), Path(files["model_file"]), work / "uncalibrated.zip")
+
+
 @dataclass
 class CalibratedModel:
-    packed: Path  # the shipped default model, packed again with its fitted calibration
+    packed: Path  # the shipped default model's weights, packed again with the fitted calibration
     calibration: Path  # the calibration.yaml written beside it
     data_dir: Path  # the Kaldi dir it was fitted on
     report: str  # what emo_calibrate printed
@@ -144,13 +155,13 @@ def write_labelled_dir(data_root: Path, clips, out: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def calibrated_model(data_root, tmp_path_factory) -> CalibratedModel:
-    """``emo_calibrate`` on the shipped default model (no training needed): EmoDB, RAVDESS and TESS clips."""
-    from espnet_qieemo.bin import emo_calibrate, qieemo_cli
+def calibrated_model(data_root, uncalibrated_model, tmp_path_factory) -> CalibratedModel:
+    """``emo_calibrate`` on the shipped weights (no training needed): EmoDB, RAVDESS and TESS clips."""
+    from espnet_qieemo.bin import emo_calibrate
 
     work = tmp_path_factory.mktemp("calibrated")
     data_dir = write_labelled_dir(data_root, CALIBRATION_CLIPS, work / "valid")
-    args = ["--model_tag", str(qieemo_cli.SHIPPED_MODEL), "--data_dir", str(data_dir)]
+    args = ["--model_tag", str(uncalibrated_model), "--data_dir", str(data_dir)]
     args += ["--outpath", str(work / "calibrated.zip"), "--output_file", str(work / "calibration.yaml")]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

@@ -1,5 +1,6 @@
-"""`emo_calibrate` on the shipped default model: the temperature is fitted, stored in the packed
-model and applied on loading; a model without one loads as before."""
+"""`emo_calibrate` on the shipped default model's weights: the temperature is fitted, stored in the
+packed model and applied on loading; a model without one loads as before; the shipped model
+carries its own."""
 
 import zipfile
 
@@ -15,8 +16,9 @@ from espnet_qieemo.utils.safe_unpack import model_files
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return Speech2Emotion.from_pretrained(qieemo_cli.SHIPPED_MODEL)
+def shipped(uncalibrated_model):
+    """The shipped weights at temperature 1."""
+    return Speech2Emotion.from_pretrained(uncalibrated_model)
 
 
 def probs_of(s2e, waves) -> np.ndarray:
@@ -26,7 +28,7 @@ def probs_of(s2e, waves) -> np.ndarray:
 def test_fitted_temperature_is_stored_reported_and_applied(calibrated_model, shipped, data_root):
     stored = yaml.safe_load(calibrated_model.calibration.read_text())
     temperature = stored["temperature"]
-    assert 1.5 < temperature < cal.TEMPERATURE_BOUNDS[1]  # the EmoDB model is over-confident on the others
+    assert cal.TEMPERATURE_BOUNDS[0] < temperature < cal.TEMPERATURE_BOUNDS[1] and abs(temperature - 1.0) > 0.05
     assert stored["fitted_on"] == str(calibrated_model.data_dir) and stored["utterances"] == 20
     assert stored["nll_after"] < stored["nll_before"] and stored["ece_after"] < stored["ece_before"]
     assert f"temperature: {temperature:.4f}" in calibrated_model.report
@@ -40,14 +42,27 @@ def test_fitted_temperature_is_stored_reported_and_applied(calibrated_model, shi
     waves = [audio.load(data_root / "emodb" / "wav" / f"{n}.wav") for n in ("10a01Wa", "11a02Tc", "13a01Nb")]
     before, after = probs_of(shipped, waves), probs_of(calibrated, waves)
     np.testing.assert_allclose(after, cal.tempered(np.log(before), temperature), atol=1e-5)
-    assert (after.argmax(axis=1) == before.argmax(axis=1)).all() and after.max() < before.max()
+    assert (after.argmax(axis=1) == before.argmax(axis=1)).all()
+    assert (after.max() < before.max()) == (temperature > 1.0)  # T > 1 softens, T < 1 sharpens
 
 
-def test_a_model_without_temperature_loads_as_before(shipped, data_root):
-    assert "calibration" not in yaml.safe_load(zipfile.ZipFile(qieemo_cli.SHIPPED_MODEL).read("meta.yaml"))["files"]
+def test_a_model_without_temperature_loads_as_before(uncalibrated_model, shipped, data_root):
+    assert "calibration" not in yaml.safe_load(zipfile.ZipFile(uncalibrated_model).read("meta.yaml"))["files"]
     wave = audio.load(data_root / "emodb" / "wav" / "12a01Fb.wav")
-    explicit = Speech2Emotion.from_pretrained(qieemo_cli.SHIPPED_MODEL, temperature=1.0)
+    explicit = Speech2Emotion.from_pretrained(uncalibrated_model, temperature=1.0)
     np.testing.assert_array_equal(probs_of(shipped, [wave]), probs_of(explicit, [wave]))
+
+
+def test_the_shipped_default_model_applies_its_own_temperature(shipped, data_root):
+    with zipfile.ZipFile(qieemo_cli.SHIPPED_MODEL) as zf:
+        meta = yaml.safe_load(zf.read("meta.yaml"))
+        stored = yaml.safe_load(zf.read(meta["files"]["calibration"]))
+    default = Speech2Emotion.from_pretrained(qieemo_cli.SHIPPED_MODEL)
+    assert default.temperature == stored["temperature"] != 1.0
+    assert stored["fitted_on"].endswith("all/valid")  # its own validation speakers, never a test set
+    waves = [audio.load(data_root / "emodb" / "wav" / "12a01Fb.wav")]
+    expected = cal.tempered(np.log(probs_of(shipped, waves)), stored["temperature"])
+    np.testing.assert_allclose(probs_of(default, waves), expected, atol=1e-5)
 
 
 def test_recalibrating_ignores_the_stored_temperature(calibrated_model, tmp_path, capsys):

@@ -29,7 +29,12 @@ from espnet_qieemo.bin.emo_inference import Speech2Emotion
 from espnet_qieemo.utils import audio
 
 SHIPPED = (
-    Path(__file__).resolve().parents[2] / "egs2" / "emodb_qieemo" / "emo1" / "pretrained" / "emo_qieemo_emodb4.zip"
+    Path(__file__).resolve().parents[2]
+    / "egs2"
+    / "emodb_qieemo"
+    / "emo1"
+    / "pretrained"
+    / "emo_qieemo_multicorpus4.zip"
 )
 
 

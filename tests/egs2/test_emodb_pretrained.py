@@ -18,7 +18,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 PRETRAINED = REPO / "egs2" / "emodb_qieemo" / "emo1" / "pretrained"
 BACKBONES = ("asr_efficient_conformer_so762.zip", "asr_conformer_so762.zip")
-DEFAULT_MODEL = PRETRAINED / "emo_qieemo_emodb4.zip"
+DEFAULT_MODEL = PRETRAINED / "emo_qieemo_multicorpus4.zip"
 MB = 1024 * 1024
 
 

@@ -13,7 +13,7 @@ from espnet_qieemo.tasks.emotion_builder import BACKBONE_MODULES, fast_lookup, l
 from espnet_qieemo.utils.safe_unpack import unpack
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = REPO / "egs2" / "emodb_qieemo" / "emo1" / "pretrained" / "emo_qieemo_emodb4.zip"
+SHIPPED = REPO / "egs2" / "emodb_qieemo" / "emo1" / "pretrained" / "emo_qieemo_multicorpus4.zip"
 
 
 @pytest.fixture(scope="module")

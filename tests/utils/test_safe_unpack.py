@@ -67,7 +67,7 @@ def test_tar_gz_of_the_same_model_unpacks_alike(tmp_path):
 
 def test_hub_folder_is_read_from_its_root_and_only_its_config_is_written(tmp_path):
     hub, work = tmp_path / "hub", tmp_path / "work"
-    zipfile.ZipFile(PRETRAINED / "emo_qieemo_emodb4.zip").extractall(hub)
+    zipfile.ZipFile(PRETRAINED / "emo_qieemo_multicorpus4.zip").extractall(hub)
     before = {p: p.stat().st_mtime_ns for p in hub.rglob("*")}
     files = model_files(hub, work)
     assert Path(files["model_file"]).parent.parent.parent == hub  # the weights are read where they are
@@ -75,7 +75,11 @@ def test_hub_folder_is_read_from_its_root_and_only_its_config_is_written(tmp_pat
     assert Path(files["train_config"]).is_relative_to(work)
     assert config["normalize_conf"]["stats_file"] == str(hub / "exp" / "emo" / "asr_feats_stats.npz")
     assert {p: p.stat().st_mtime_ns for p in hub.rglob("*")} == before
-    assert check_model(hub)["files"] == {"model_file": "exp/emo/valid.ua.ave_3best.pth"}
+    assert check_model(hub)["files"] == {
+        "model_file": "exp/emo/valid.ua.ave_3best.pth",
+        "calibration": "exp/emo/calibration.yaml",  # read in place too
+    }
+    assert Path(files["calibration"]) == hub / "exp" / "emo" / "calibration.yaml"
 
 
 def _hostile_zip(members):

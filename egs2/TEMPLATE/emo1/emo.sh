@@ -7,9 +7,9 @@
 # `python -m pyscripts.<tool>` / `python -m local.<tool>`, run from the recipe dir.
 #
 # Stages (run from the recipe dir: ./run.sh --stage N --stop_stage M):
-#   1  Emotion corpus prep (local/emo_data.sh): data/<emo_corpus>/{wav.scp,emotion,utt2spk,text,labels}
-#      and data/fold<k>/{train,valid,test} (test = one session / speaker pair; valid from the
-#      training groups only), each fold checked for integrity before it is written.
+#   1  Emotion corpus prep (local/emo_data.sh): <emo_data_dir>/<emo_corpus>/{wav.scp,emotion,utt2spk,text,labels}
+#      and <emo_data_dir>/fold<k>/{train,valid,test} (test = one session / speaker pair, or one
+#      corpus; valid from the training groups only), each fold checked before it is written.
 #   2  ASR corpus prep (local/asr_data.sh): data/{asr_train,asr_valid,asr_test}.
 #   3  Audio formatting: 16 kHz mono, utterance lengths, too-short / unreadable files excluded
 #      with a count -> dump/raw/<set>; the folds rebuilt from the formatted corpus and re-checked
@@ -50,7 +50,8 @@ seed=0               # seed of the validation split (training seeds are in the c
 dumpdir=dump/raw
 expdir=exp
 # Data
-emo_corpus=iemocap   # data/<emo_corpus> written by local/emo_data.sh
+emo_corpus=iemocap   # <emo_data_dir>/<emo_corpus> written by local/emo_data.sh
+emo_data_dir=data    # where stage 1 writes the emotion corpus and its folds (ASR sets stay in data/)
 folds="1 2 3 4 5"
 local_emo_data_opts=""
 local_asr_data_opts=""
@@ -202,12 +203,12 @@ if [ "${use_asr_init}" = true ]; then
     if [ -n "${asr_model_file}" ]; then emo_init_opts+=(--asr_model_file "${asr_model_file}"); fi
 fi
 
-label_list="data/${emo_corpus}/labels"
+label_list="${emo_data_dir}/${emo_corpus}/labels"
 
 if run_stage 1; then
-    log "Stage 1: emotion corpus prep (local/emo_data.sh) -> data/${emo_corpus}, data/fold*"
+    log "Stage 1: emotion corpus prep (local/emo_data.sh) -> ${emo_data_dir}/${emo_corpus}, ${emo_data_dir}/fold*"
     # shellcheck disable=SC2086  # ${local_emo_data_opts}: an options string, split into arguments on purpose
-    local/emo_data.sh --out data --seed "${seed}" ${local_emo_data_opts} \
+    local/emo_data.sh --out "${emo_data_dir}" --seed "${seed}" ${local_emo_data_opts} \
         || fail "stage 1: emotion corpus prep failed (the reason is above)"
     [ -s "${label_list}" ] || fail "stage 1: ${label_list} missing; local/emo_data.sh must write the class list there"
 fi
@@ -222,20 +223,20 @@ fi
 
 if run_stage 3; then
     log "Stage 3: audio formatting (${fs} Hz mono, >= ${min_duration} s) -> ${dumpdir}"
-    sets=("${emo_corpus}")
+    sets=("${emo_data_dir}/${emo_corpus}")
     if [ "${skip_asr}" != true ]; then
-        sets+=("${asr_train_set}" "${asr_valid_set}")
-        for s in ${asr_test_sets}; do sets+=("${s}"); done
+        sets+=("data/${asr_train_set}" "data/${asr_valid_set}")
+        for s in ${asr_test_sets}; do sets+=("data/${s}"); done
     fi
     format_opts=()
     for s in "${sets[@]}"; do
-        [ -s "data/${s}/wav.scp" ] || fail "stage 3: data/${s}/wav.scp missing; run stage $([ "${s}" = "${emo_corpus}" ] && echo 1 || echo 2) first"
-        format_opts+=(--set "data/${s}" "${dumpdir}/${s}")
+        [ -s "${s}/wav.scp" ] || fail "stage 3: ${s}/wav.scp missing; run stage $([ "${s}" = "${emo_data_dir}/${emo_corpus}" ] && echo 1 || echo 2) first"
+        format_opts+=(--set "${s}" "${dumpdir}/$(basename "${s}")")
     done
     python -m pyscripts.format_audio --fs "${fs}" --min_duration "${min_duration}" --nj "${nj}" "${format_opts[@]}" \
         || fail "stage 3: audio formatting failed (the reason is above)"
     fold_opts=()
-    for k in ${folds}; do fold_opts+=(--fold "data/fold${k}" "${dumpdir}/fold${k}"); done
+    for k in ${folds}; do fold_opts+=(--fold "${emo_data_dir}/fold${k}" "${dumpdir}/fold${k}"); done
     python -m pyscripts.folds derive --corpus "${dumpdir}/${emo_corpus}" "${fold_opts[@]}" \
         || fail "stage 3: a formatted fold failed its check (the reason is above)"
 fi

@@ -19,7 +19,13 @@
 #   3  the table's systems, once per seed in --seeds, with the chosen form wherever CMA is used
 #   4  eGeMAPS + linear SVM, and the per-block probe of backbone 1
 #   5  RESULTS.md (and README.md's demo section) from the inference outputs
-#   6  the CLI's default model (--default_model true): all ten speakers, packed
+#   6  leave-one-corpus-out (--loco true, local/loco.sh): the multi-corpus model (EmoDB, RAVDESS,
+#      TESS; conf/train_emo_qieemo_multicorpus.yaml) trained on all corpora but one and tested on
+#      it, once per recipe in --loco_candidates, against eGeMAPS + linear SVM, with calibration
+#      (ECE before / after on the held-out corpus) -> RESULTS_loco.md; the recipe with the best
+#      mean held-out UA -> ${expdir}/loco/choice
+#   7  the CLI's default model (--default_model true, after stage 6): the chosen recipe trained on
+#      every corpus, calibrated on its validation part, packed
 # Examples:
 #   ./run.sh                        # the demo on the shipped backbones, seed 0 (about 50 min on 2 cores)
 #   ./run.sh --seeds "0 1 2"        # every system with three training seeds on the same folds
@@ -27,12 +33,12 @@
 #   ./run.sh --train_asr true       # retrain both backbones first (speechocean762 + Mini LibriSpeech)
 #   ./run.sh --train_asr true --asr_pilots true --stop_stage 1  # pilots, then both backbones
 #   ./run.sh --train_asr true --stop_stage 1   # only that: reproduces pretrained/asr_*.zip
-#   ./run.sh --stage 6 --default_model true    # the CLI's default model (after stage 1)
+#   ./run.sh --stage 6 --loco true --default_model true  # leave-one-corpus-out table, then the CLI's default model
 #   ./run.sh --all_classes true     # seven EmoDB emotions instead of four (RESULTS_7class.md)
 #   EMODB=/data/emodb/wav SPEECHOCEAN762=/data/speechocean762 LIBRISPEECH=/data/LibriSpeech ./run.sh
 set -euo pipefail
 stage=1
-stop_stage=6
+stop_stage=7
 all_classes=false   # true: all seven EmoDB emotions
 parallel=2          # trainings at the same time (one CPU thread each)
 nj=2
@@ -47,11 +53,18 @@ pilot_epochs=2
 backbones=""        # folder of the two packed backbones (default: pretrained, or ${expdir}/pretrained with --train_asr true)
 select_cma=false    # true: stage 2 chooses the CMA form on validation UA
 cma_forms="literal residual concat multihead gated"
-default_model=false # true: stage 6 trains and packs the model the CLI uses when none is given
+loco=false          # true: stage 6, the leave-one-corpus-out table (RESULTS_loco.md)
+loco_corpora=emodb,ravdess,tess
+# Recipes of the multi-corpus model, "name|emo_train options", ranked by mean held-out UA in stage 6:
+# the config as is (augmented), without augmentation, with the encoder frozen throughout, with
+# twice the epochs, with half the learning rate.
+loco_candidates="aug|;noaug|--rir_scp none --noise_scp none --gain_db_range none --preprocessor_conf data_aug_prob=0.0"
+loco_candidates+=";frozen|--model_conf freeze_encoder_steps=1000000;epochs12|--max_epoch 12;lr0.001|--optim_conf lr=0.001"
+default_model=false # true: stage 7 trains and packs the model the CLI uses when none is given
 nbpe=200
 emo_args=""         # extra emo_train options for every emotion training (e.g. "--max_epoch 2")
 expdir=""           # default: exp (exp_7class with --all_classes true)
-help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds \"0 1 2\"] [--select_cma true] [--train_asr true] [--default_model true] [--parallel N] [--folds \"1 2\"]; see the header of $0."
+help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds \"0 1 2\"] [--select_cma true] [--train_asr true] [--loco true] [--default_model true] [--parallel N] [--folds \"1 2\"]; see the header of $0."
 . ./path.sh
 . utils/parse_options.sh
 
@@ -281,9 +294,24 @@ if run_stage 5; then
         --probe "${expdir}/layer_probe/probe.json" --images_dir "${images}" --out "${results}" "${readme[@]}"
 fi
 
-# ---- 6: the CLI's default model ----
-if run_stage 6 && [ "${default_model}" = true ]; then
-    local/train_default_model.sh --expdir "${expdir}" --asr_exp "${bb1}" --emo_config "${full}" \
-        --emo_args "${form_opt}" --out "${expdir}/pretrained/emo_qieemo_emodb4.zip"
+multicorpus=conf/train_emo_qieemo_multicorpus.yaml
+# ---- 6: leave-one-corpus-out table of the multi-corpus model ----
+if run_stage 6 && [ "${loco}" = true ]; then
+    readmes=""  # the repository's README and the model card, where this recipe sits in the repository
+    for f in ../../../README.md pretrained/README.md; do [ ! -f "${f}" ] || readmes+=" ${f}"; done
+    local/loco.sh --readmes "${readmes# }" --expdir "${expdir}/loco" --asr_exp "${bb1}" --corpora "${loco_corpora}" --emo_config "${multicorpus}" \
+        --candidates "${loco_candidates}" --emo_args "${form_opt} ${emo_args}" --parallel "${parallel}" --nj "${nj}" \
+        --out RESULTS_loco.md
+fi
+
+# ---- 7: the CLI's default model, with the recipe stage 6 chose ----
+if run_stage 7 && [ "${default_model}" = true ]; then
+    IFS=';' read -r -a loco_list <<<"${loco_candidates}"
+    chosen_recipe=$(cat "${expdir}/loco/choice" 2>/dev/null || echo "${loco_list[0]%%|*}")
+    recipe_opts=""
+    for c in "${loco_list[@]}"; do [ "${c%%|*}" != "${chosen_recipe}" ] || recipe_opts="${c#*|}"; done
+    log "default model: recipe ${chosen_recipe}"
+    local/train_default_model.sh --expdir "${expdir}/loco" --asr_exp "${bb1}" --emo_config "${multicorpus}" \
+        --emo_args "${form_opt} ${recipe_opts} ${emo_args}" --out "${expdir}/pretrained/emo_qieemo_multicorpus4.zip"
 fi
 log "done: stages ${stage}-${stop_stage}"

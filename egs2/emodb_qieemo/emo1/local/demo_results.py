@@ -231,12 +231,12 @@ def section(
     return lines
 
 
-def replace_block(text: str, block: List[str]) -> str:
+def replace_block(text: str, block: List[str], begin: str = BEGIN, end: str = END) -> str:
     """Put ``block`` between the markers in ``text`` (appended as a new section when absent)."""
-    body = "\n".join([BEGIN] + block + [END])
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        return head + body + rest.split(END, 1)[1]
+    body = "\n".join([begin] + block + [end])
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        return head + body + rest.split(end, 1)[1]
     return text.rstrip("\n") + "\n\n" + body + "\n"
 
 

@@ -8,15 +8,17 @@ different corpora never merge and Kaldi's utt2spk / spk2utt orders agree.
 
 Leave-one-corpus-out: fold k tests the k-th corpus (all its speakers); train and valid come from
 the other corpora, and no validation speaker is a training speaker: per training corpus,
-``valid_ratio`` of its speakers (at least one, never all; alternating gender) go to valid. The
-valid set is then balanced over corpus and class as far as the data allows: each (corpus, class)
-cell keeps at most as many utterances as the largest cell of the training corpus with the fewest
-validation utterances; the validation speakers' other utterances are used nowhere.
+``valid_ratio`` of its speakers (at least one, never all; alternating gender) go to valid. Train
+and valid are each balanced over corpus and class as far as the data allows: each (corpus,
+class) cell keeps at most as many utterances as the largest cell of the corpus with the fewest
+utterances in that part (TESS's two speakers would otherwise outweigh EmoDB's ten); the
+utterances left out are used nowhere. ``all`` splits every corpus the same way, without a test
+part: the data of the model trained on all of them.
 
 Usage (from the recipe dir; the folds use emo.sh's layout, so write them where no EmoDB folds are):
   python -m local.emo_corpora --emodb <emodb>/wav --ravdess <ravdess> --tess <tess> --out data_loco
-writes <out>/corpora/{wav.scp,emotion,utt2spk,labels,heldout} and <out>/fold<k>/{train,valid,test};
-``heldout`` lists ``fold<k> <corpus>``.
+writes <out>/corpora/{wav.scp,emotion,utt2spk,labels,heldout}, <out>/fold<k>/{train,valid,test}
+and <out>/all/{train,valid}; ``heldout`` lists ``fold<k> <corpus>``.
 """
 
 import argparse
@@ -43,6 +45,7 @@ from .emodb import FOUR_CLASSES, MALES, CorpusError, label_list, parse_name
 
 LABELS = label_list(all_classes=False)  # neu hap ang sad: the class order of every corpus
 AUDIO_SUFFIXES = (".wav", ".ogg", ".flac")
+ALL = "all"  # the split of every corpus (train, valid) for the model trained on all of them
 
 # The declared mappings: the corpus's own emotion code -> class. Codes not listed are dropped.
 EMODB_TABLE = FOUR_CLASSES  # N neutral, F happiness, W anger, T sadness (local/emodb.py)
@@ -180,21 +183,29 @@ def balance(utts: Sequence[str], emotion: Mapping[str, str], rng: random.Random)
     return sorted(kept)
 
 
+def split_speakers(
+    names: Sequence[str],
+    collected: Mapping[str, Collected],
+    emotion: Mapping[str, str],
+    valid_ratio: float,
+    rng: random.Random,
+) -> Dict[str, List[str]]:
+    """Train / valid utterance ids of the corpora ``names``: speaker-disjoint, each balanced."""
+    parts: Dict[str, List[str]] = {"train": [], "valid": []}
+    for name in sorted(names):
+        data = collected[name]
+        chosen = set(valid_speakers(data.spk2gender, valid_ratio, rng))
+        for utt, speaker in sorted(data.tables["utt2spk"].items()):
+            parts["valid" if speaker in chosen else "train"].append(utt)
+    return {part: balance(utts, emotion, rng) if utts else [] for part, utts in parts.items()}
+
+
 def loco_fold(
     heldout: str, collected: Mapping[str, Collected], emotion: Mapping[str, str], valid_ratio: float, seed: int
 ) -> Dict[str, List[str]]:
     """Utterance ids of train / valid / test when ``heldout`` is the test corpus."""
-    rng = random.Random(seed)
-    test = sorted(collected[heldout].tables["emotion"])
-    held_valid: List[str] = []
-    train: List[str] = []
-    for name in sorted(set(collected) - {heldout}):
-        data = collected[name]
-        chosen = set(valid_speakers(data.spk2gender, valid_ratio, rng))
-        for utt, speaker in sorted(data.tables["utt2spk"].items()):
-            (held_valid if speaker in chosen else train).append(utt)
-    valid = balance(held_valid, emotion, rng) if held_valid else []
-    return {"train": train, "valid": valid, "test": test}
+    parts = split_speakers(sorted(set(collected) - {heldout}), collected, emotion, valid_ratio, random.Random(seed))
+    return {**parts, "test": sorted(collected[heldout].tables["emotion"])}
 
 
 def check_loco_fold(fold: Path, heldout: str) -> Dict[str, int]:
@@ -222,10 +233,22 @@ def write_fold(corpus_dir: Path, fold_dir: Path, heldout: str, parts: Mapping[st
     check_loco_fold(fold_dir, heldout)
 
 
+def write_all(corpus_dir: Path, all_dir: Path, parts: Mapping[str, Sequence[str]]) -> None:
+    """Train and valid of the model trained on every corpus: non-empty, speaker-disjoint."""
+    for part, keys in parts.items():
+        if not keys:
+            raise FoldError(f"{all_dir.name}/{part}: empty; valid needs corpora of 2+ speakers")
+        subset_data_dir(corpus_dir, all_dir / part, keys)
+    speakers = {part: set(read_table(all_dir / part / "utt2spk").values()) for part in parts}
+    shared = speakers["train"] & speakers["valid"]
+    if shared:
+        raise FoldError(f"{all_dir}: speaker(s) {sorted(shared)[:5]} in both train and valid")
+
+
 def report(fold: str, heldout: str, parts: Mapping[str, Sequence[str]], emotion: Mapping[str, str]) -> None:
     rows = [f"{'part':7s}{'corpus':9s}" + "".join(f"{c:>6s}" for c in LABELS) + f"{'total':>7s}"]
     for part in PARTS:
-        counts = Counter((corpus_of(u), emotion[u]) for u in parts[part])
+        counts = Counter((corpus_of(u), emotion[u]) for u in parts.get(part, []))
         for corpus in sorted({c for c, _ in counts}):
             row = [counts[corpus, c] for c in LABELS]
             rows.append(f"{part:7s}{corpus:9s}" + "".join(f"{n:6d}" for n in row) + f"{sum(row):7d}")
@@ -244,7 +267,7 @@ def prepare(roots: Mapping[str, Path], out: Path, name: str = "corpora", valid_r
         t: {k: v for c in collected.values() for k, v in c.tables[t].items()} for t in ("wav.scp", "emotion", "utt2spk")
     }
     folds = [f"fold{k}" for k in range(1, len(names) + 1)]
-    with staged_dirs(out, [name, *folds]) as staging:
+    with staged_dirs(out, [name, *folds, ALL]) as staging:
         write_data_dir(staging / name, tables)
         write_lines(staging / name / "labels", LABELS)
         write_lines(staging / name / "heldout", [f"{f} {n}" for f, n in zip(folds, names)])
@@ -252,6 +275,9 @@ def prepare(roots: Mapping[str, Path], out: Path, name: str = "corpora", valid_r
             parts = loco_fold(heldout, collected, tables["emotion"], valid_ratio, seed + k)
             write_fold(staging / name, staging / fold, heldout, parts)
             report(fold, heldout, parts, tables["emotion"])
+        parts = split_speakers(names, collected, tables["emotion"], valid_ratio, random.Random(seed))
+        write_all(staging / name, staging / ALL, parts)
+        report(ALL, "none", {**parts, "test": []}, tables["emotion"])
     return [Path(out) / f for f in folds]
 
 

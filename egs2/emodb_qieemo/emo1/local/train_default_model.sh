@@ -1,34 +1,35 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR/..  # run from the recipe dir
-# The CLI's default emotion model: the chosen full config, fine-tuned from backbone 1 on all
-# ten EmoDB speakers (four classes), with 15 % of each class (seed 0) held out for
-# validation and checkpoint averaging, then packed with emo_pack. Run after stage 3.
-# Usage: local/train_default_model.sh --asr_exp <zip|dir> --emo_config <yaml> --out <zip> [--expdir exp] [--emo_args "..."]
+# The CLI's default emotion model (run.sh stage 7): the multi-corpus config fine-tuned from
+# backbone 1 on every corpus of stage 6's leave-one-corpus-out prep (data_loco/all: train and a
+# speaker-disjoint, corpus- and class-balanced valid), with the recipe stage 6 chose; a
+# temperature is fitted on that valid part (emo_calibrate) and packed with the model.
+# Usage: local/train_default_model.sh --asr_exp <zip|dir> --emo_config <yaml> --out <zip>
+#            [--expdir exp/loco] [--emo_args "..."]
 set -euo pipefail
-expdir=exp
+expdir=exp/loco
 asr_exp=""
 emo_config=""
-emo_args=""   # extra emo_train options (run.sh passes the chosen CMA form)
+emo_args=""   # the chosen recipe's emo_train options
 out=""
 seed=0
 . ./path.sh
 . utils/parse_options.sh
 [ -n "${asr_exp}" ] && [ -n "${emo_config}" ] && [ -n "${out}" ] || { echo "$0: --asr_exp, --emo_config and --out are required" >&2; exit 1; }
-data=dump/raw/all_speakers
-exp="${expdir}/emo_default_all_speakers"
-python - "${seed}" "${data}" <<'PY'
-import sys
+[ -s dump/loco/corpora/wav.scp ] && [ -d data_loco/all ] || { echo "$0: dump/loco/corpora or data_loco/all missing; run run.sh stage 6 (--loco true) first" >&2; exit 1; }
+data=dump/loco/all
+labels=data_loco/corpora/labels
+exp="${expdir}/emo_default"
+python - <<'PY'
 from pathlib import Path
-from pyscripts.folds import split_valid
 from pyscripts.kaldi_dir import read_table, subset_data_dir
 
-seed, out = int(sys.argv[1]), Path(sys.argv[2])
-corpus = Path("dump/raw/emodb")
-emotion = read_table(corpus / "emotion")
-valid = set(split_valid(emotion, list(emotion), 0.15, seed))
-subset_data_dir(corpus, out / "train", [k for k in emotion if k not in valid])
-subset_data_dir(corpus, out / "valid", sorted(valid))
-print(f"{out}: train {len(emotion) - len(valid)}, valid {len(valid)}")
+corpus, src, dst = Path("dump/loco/corpora"), Path("data_loco/all"), Path("dump/loco/all")
+formatted = set(read_table(corpus / "wav.scp"))  # utterances that audio formatting kept
+for part in ("train", "valid"):
+    keys = [k for k in read_table(src / part / "emotion") if k in formatted]
+    subset_data_dir(corpus, dst / part, keys)
+    print(f"{dst / part}: {len(keys)} utterances")
 PY
 data_opts=()
 for split in train valid; do
@@ -37,14 +38,16 @@ for split in train valid; do
 done
 rm -rf "${exp}"
 python -m espnet_qieemo.bin.emo_train --collect_stats true --ngpu 0 --config "${emo_config}" \
-    --label_list data/emodb/labels --asr_init "${asr_exp}" "${data_opts[@]}" \
+    --label_list "${labels}" --asr_init "${asr_exp}" "${data_opts[@]}" \
     --train_shape_file "${data}/train/wav.scp" --valid_shape_file "${data}/valid/wav.scp" --output_dir "${exp}/stats"
 # shellcheck disable=SC2086  # ${emo_args}: an options string, split into arguments on purpose
 python -m espnet_qieemo.bin.emo_train --ngpu 0 --config "${emo_config}" --seed "${seed}" \
-    --label_list data/emodb/labels --asr_init "${asr_exp}" "${data_opts[@]}" \
+    --label_list "${labels}" --asr_init "${asr_exp}" "${data_opts[@]}" \
     --train_shape_file "${exp}/stats/train/speech_shape" --valid_shape_file "${exp}/stats/valid/speech_shape" \
     --fold_length 80000 --output_dir "${exp}/train" ${emo_args} >"${exp}/train.log" 2>&1
 mkdir -p "$(dirname "${out}")"
-python -m espnet_qieemo.bin.emo_pack --train_config "$(readlink -f "${exp}/train/config.yaml")" \
-    --model_file "$(readlink -f "${exp}/train/valid.ua.ave.pth")" --outpath "$(readlink -f "$(dirname "${out}")")/$(basename "${out}")"
+python -m espnet_qieemo.bin.emo_calibrate --train_config "$(readlink -f "${exp}/train/config.yaml")" \
+    --model_file "$(readlink -f "${exp}/train/valid.ua.ave.pth")" --data_dir "${data}/valid" \
+    --output_file "${exp}/calibration.yaml" --outpath "$(readlink -f "$(dirname "${out}")")/$(basename "${out}")" \
+    | tee "${exp}/calibration.md"
 echo "$0: ${out}"

@@ -77,6 +77,27 @@ def test_leave_one_corpus_out_folds_are_speaker_independent(prepared):
         # a validation speaker's unused utterances go nowhere
         train = read_table(prepared / fold / "train" / "utt2spk")
         assert all(s not in spk["valid"] for s in train.values())
+        assert_balanced(read_table(prepared / fold / "train" / "emotion"))
+
+
+def assert_balanced(emotion: dict) -> None:
+    """No (corpus, class) cell above the largest cell of the corpus with the fewest utterances."""
+    cells = Counter((u.split("_")[0], label) for u, label in emotion.items())
+    totals = Counter(u.split("_")[0] for u in emotion)
+    smallest = min(totals, key=totals.get)
+    assert max(cells.values()) == max(n for (c, _), n in cells.items() if c == smallest)
+
+
+def test_all_corpora_split_is_speaker_disjoint_balanced_and_has_no_test(prepared):
+    parts = {part: read_table(prepared / "all" / part / "utt2spk") for part in ("train", "valid")}
+    assert sorted(p.name for p in (prepared / "all").iterdir()) == ["train", "valid"]
+    assert not set(parts["train"].values()) & set(parts["valid"].values())
+    for part in ("train", "valid"):
+        assert {s.split("_")[0] for s in parts[part].values()} == set(emo_corpora.BY_NAME)
+        assert_balanced(read_table(prepared / "all" / part / "emotion"))
+    # TESS's two speakers no longer outweigh the other corpora in training
+    totals = Counter(u.split("_")[0] for u in parts["train"])
+    assert totals["tess"] < 2 * totals["emodb"]
 
 
 def test_validation_speakers_alternate_gender_and_never_take_all():
