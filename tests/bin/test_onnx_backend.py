@@ -235,4 +235,5 @@ def test_onnx_export_applies_the_stored_temperature(calibrated_model, data_root,
         )
     assert status.value.code == 0
     record = json.loads(capsys.readouterr().out)
-    assert record["label"] == "unknown" and record["probs"] == pytest.approx(onnx_s2e(wave).probs, abs=1e-6)
+    # the CLI runs its own ONNX Runtime session: equal up to float32 rounding
+    assert record["label"] == "unknown" and record["probs"] == pytest.approx(onnx_s2e(wave).probs, abs=1e-5)

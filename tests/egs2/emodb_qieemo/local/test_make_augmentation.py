@@ -19,21 +19,18 @@ from espnet_qieemo.tasks.emotion import EmotionTask
 RECIPE = Path(__file__).resolve().parents[4] / "egs2" / "emodb_qieemo" / "emo1"
 
 
-@pytest.fixture(scope="module")
-def made(data_root, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("aug") / "augmentation"
+def make_small(data_root: Path, out: Path) -> Path:
+    """3 babble noises of 4 talkers, 1 noise per colour, 4 RIRs of RT60 0.3-0.6 s; 2 s each."""
+    librispeech = data_root / "librispeech_mini" / "LibriSpeech" / "train-clean-5"
     make_augmentation.make(
-        data_root / "librispeech_mini" / "LibriSpeech" / "train-clean-5",
-        out,
-        n_babble=3,
-        talkers=4,
-        n_colour=1,
-        n_rir=4,
-        rt60=(0.3, 0.6),
-        seconds=2.0,
-        seed=0,
+        librispeech, out, n_babble=3, talkers=4, n_colour=1, n_rir=4, rt60=(0.3, 0.6), seconds=2.0, seed=0
     )
     return out
+
+
+@pytest.fixture(scope="module")
+def made(data_root, tmp_path_factory) -> Path:
+    return make_small(data_root, tmp_path_factory.mktemp("aug") / "augmentation")
 
 
 def test_noises_and_rirs_are_listed_16k_and_shaped_as_declared(made):
@@ -60,18 +57,7 @@ def test_noises_and_rirs_are_listed_16k_and_shaped_as_declared(made):
 
 
 def test_same_seed_same_files_and_a_tree_without_speakers_is_refused(made, data_root, tmp_path):
-    again = tmp_path / "augmentation"
-    make_augmentation.make(
-        data_root / "librispeech_mini" / "LibriSpeech" / "train-clean-5",
-        again,
-        n_babble=3,
-        talkers=4,
-        n_colour=1,
-        n_rir=4,
-        rt60=(0.3, 0.6),
-        seconds=2.0,
-        seed=0,
-    )
+    again = make_small(data_root, tmp_path / "augmentation")
     for name in ("noise/babble01.wav", "rir/rir03.wav"):
         assert (again / name).read_bytes() == (made / name).read_bytes()
     (tmp_path / "empty").mkdir()
