@@ -6,7 +6,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -104,6 +104,14 @@ def _write_an4_dir(an4: Path, subset: str, out: Path) -> List[str]:
     return texts
 
 
+@pytest.fixture
+def an4_train_dir(tmp_path, data_root) -> Path:
+    """mini AN4's training part as a Kaldi data dir (wav.scp of .sph files, text), sorted by utterance."""
+    out = tmp_path / "an4_train"
+    _write_an4_dir(data_root / "mini_an4" / "an4", "train", out)
+    return out
+
+
 def _write_char_tokens(texts: List[str], path: Path) -> None:
     chars = sorted({c for t in texts for c in t.replace(" ", "")})
     path.write_text("\n".join(["<blank>", "<unk>", "<space>"] + chars + ["<sos/eos>"]) + "\n")
@@ -116,8 +124,20 @@ def _run(cmd: List[str], log: Path) -> None:
         raise RuntimeError(f"{' '.join(cmd[:3])} failed; last lines of {log}:\n" + "".join(open(log).readlines()[-30:]))
 
 
-def train_small_asr(workdir: Path, data_root: Path, encoder: str, stock: bool) -> AsrExp:
-    """Collect stats, then train the small config on mini AN4, as asr.sh stages 10-11 would."""
+def train_small_asr(
+    workdir: Path,
+    data_root: Path,
+    encoder: str,
+    stock: bool,
+    config: Optional[Path] = None,
+    extra: Sequence[str] = (),
+    model_file: str = "valid.acc.best.pth",
+) -> AsrExp:
+    """Collect stats, then train on mini AN4, as asr.sh stages 10-11 would.
+
+    The config is the encoder's small one unless ``config`` is given; ``extra`` options go to
+    training only, and ``model_file`` names the checkpoint the config's criterion keeps.
+    """
     an4 = data_root / "mini_an4" / "an4"
     texts = _write_an4_dir(an4, "train", workdir / "data" / "train")
     texts += _write_an4_dir(an4, "test", workdir / "data" / "valid")
@@ -129,7 +149,7 @@ def train_small_asr(workdir: Path, data_root: Path, encoder: str, stock: bool) -
         "-m",
         module,
         "--config",
-        str(SMALL_ASR_CONFIGS[encoder]),
+        str(config or SMALL_ASR_CONFIGS[encoder]),
         "--token_type",
         "char",
         "--token_list",
@@ -183,22 +203,32 @@ def train_small_asr(workdir: Path, data_root: Path, encoder: str, stock: bool) -
             f"{stats}/valid/speech_shape",
             "--fold_length",
             "80000",
+            *extra,
         ],
         workdir / "train.log",
     )
-    return AsrExp(exp, exp / "config.yaml", exp / "valid.acc.best.pth")
+    return AsrExp(exp, exp / "config.yaml", exp / model_file)
 
 
 @pytest.fixture(scope="session")
 def asr_exp(tmp_path_factory, data_root) -> Callable[..., AsrExp]:
-    """Factory: a small ASR model trained on mini AN4, once per (encoder, stock) per test session."""
-    cache: Dict[Tuple[str, bool], AsrExp] = {}
+    """Factory: an ASR model trained on mini AN4, once per set of arguments per test session.
 
-    def get(encoder: str = "efficient_conformer", stock: bool = False) -> AsrExp:
-        key = (encoder, stock)
+    Without ``config`` it is the encoder's small config; the rest are ``train_small_asr``'s.
+    """
+    cache: Dict[tuple, AsrExp] = {}
+
+    def get(
+        encoder: str = "efficient_conformer",
+        stock: bool = False,
+        config: Optional[Path] = None,
+        extra: Sequence[str] = (),
+        model_file: str = "valid.acc.best.pth",
+    ) -> AsrExp:
+        key = (encoder, stock, config, tuple(extra), model_file)
         if key not in cache:
             workdir = tmp_path_factory.mktemp(f"asr_{encoder}_{'stock' if stock else 'plugin'}")
-            cache[key] = train_small_asr(workdir, data_root, encoder, stock)
+            cache[key] = train_small_asr(workdir, data_root, encoder, stock, config, extra, model_file)
         return cache[key]
 
     return get

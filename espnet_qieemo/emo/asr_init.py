@@ -26,9 +26,11 @@ from espnet_qieemo.utils.weights import read_state_dict
 # The parts of the ASR model the emotion model reuses (module names are the same in both).
 BACKBONE = ("frontend", "normalize", "encoder")
 ASR_HEADS = ("ctc", "decoder")
-MODEL_FILE_PREFERENCE = (
+MODEL_FILE_PREFERENCE = (  # ESPnet's names; CTC-only models have no accuracy, only CTC CER
     "valid.acc.ave.pth",
     "valid.acc.best.pth",
+    "valid.cer_ctc.ave.pth",
+    "valid.cer_ctc.best.pth",
     "valid.loss.best.pth",
     "latest.pth",
 )

@@ -104,3 +104,14 @@ def test_encoder_mismatch_lists_the_keys_that_differ(tmp_path, asr_exp):
     args = init_args(tmp_path, exp.dir, "--encoder", "e_branchformer")
     with pytest.raises(ValueError, match="encoder: 'e_branchformer' \\(emotion config\\) != 'conformer'"):
         EmotionTask.build_model(args)
+
+
+def test_ctc_only_exp_dir_gives_its_cer_average(tmp_path):
+    """A CTC-only ESPnet exp has no accuracy checkpoints: the CTC-CER average is taken, not an epoch."""
+    from espnet_qieemo.emo.asr_init import locate_asr_checkpoint
+
+    (tmp_path / "config.yaml").write_text("encoder: conformer\nmodel_conf: {ctc_weight: 1.0}\n")
+    for name in ("1epoch.pth", "2epoch.pth", "valid.cer_ctc.best.pth", "valid.cer_ctc.ave.pth"):
+        (tmp_path / name).write_bytes(b"")
+    ckpt = locate_asr_checkpoint(str(tmp_path), None, tmp_path / "unpacked")
+    assert ckpt.model_file == tmp_path / "valid.cer_ctc.ave.pth"

@@ -48,7 +48,7 @@ train_asr=false     # true: train the two backbones here instead of using pretra
 asr_pilots=false    # true: choose the ASR recipe among --asr_candidates by short pilots first
 # ASR recipes over the configs, "name|asr_train options": the pilots' candidates (the first
 # is used without pilots, or the winner recorded in ${expdir}/asr_recipe).
-asr_candidates="base|;ctc05_nospecaug|--model_conf ctc_weight=0.5 --specaug none"
+asr_candidates="base|"
 pilot_epochs=2
 backbones=""        # folder of the two packed backbones (default: pretrained, or ${expdir}/pretrained with --train_asr true)
 select_cma=false    # true: stage 2 chooses the CMA form on validation UA
@@ -61,7 +61,8 @@ loco_corpora=emodb,ravdess,tess
 loco_candidates="aug|;noaug|--rir_scp none --noise_scp none --gain_db_range none --preprocessor_conf data_aug_prob=0.0"
 loco_candidates+=";frozen|--model_conf freeze_encoder_steps=1000000;epochs12|--max_epoch 12;lr0.001|--optim_conf lr=0.001"
 default_model=false # true: stage 7 trains and packs the model the CLI uses when none is given
-nbpe=200
+nbpe=40             # token list size asked of sentencepiece (characters: it keeps what the text has)
+bpemode=char        # sentencepiece model type: char, or unigram / bpe for subwords
 emo_args=""         # extra emo_train options for every emotion training (e.g. "--max_epoch 2")
 expdir=""           # default: exp (exp_7class with --all_classes true)
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds \"0 1 2\"] [--select_cma true] [--train_asr true] [--loco true] [--default_model true] [--parallel N] [--folds \"1 2\"]; see the header of $0."
@@ -79,8 +80,9 @@ asr2=conf/train_asr_conformer_so762.yaml
 full=conf/train_emo_qieemo_small.yaml
 common=(--emo_corpus emodb --expdir "${expdir}" --nj "${nj}" --folds "${folds}" --min_duration 0.2
         --asr_test_sets "asr_test asr_test_librispeech"
-        --nbpe "${nbpe}" --local_emo_data_opts "--all_classes ${all_classes}")
-asr_opts=(--inference_asr_model valid.acc.ave.pth --inference_args "--beam_size 5")
+        --nbpe "${nbpe}" --bpemode "${bpemode}" --local_emo_data_opts "--all_classes ${all_classes}")
+asr_model=valid.cer_ctc.ave.pth  # ESPnet's average of the 5 epochs with the lowest validation CTC CER
+asr_opts=(--inference_asr_model "${asr_model}" --inference_config conf/decode_asr_ctc.yaml)
 log() { echo "$(date '+%H:%M:%S') $*"; }
 run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 first_seed="${seeds%% *}"
@@ -144,8 +146,8 @@ if run_stage 1; then
             "$(printf '%q ' "${asr2}" "${recipe%%|*}" "${recipe#*|}" 7)"
         for asr in "${asr1}" "${asr2}"; do
             name=$(basename "${asr}" .yaml)
-            local/pack_asr.sh "$(asr_dir "${asr}" "${recipe%%|*}")" "${expdir}/asr_stats_unigram${nbpe}" \
-                "data/token_list/bpe_unigram${nbpe}" "${backbones}/asr_${name#train_asr_}.zip"
+            local/pack_asr.sh "$(asr_dir "${asr}" "${recipe%%|*}")/${asr_model}" "${expdir}/asr_stats_${bpemode}${nbpe}" \
+                "data/token_list/bpe_${bpemode}${nbpe}" "${backbones}/asr_${name#train_asr_}.zip"
         done
     else
         ./emo.sh "${common[@]}" --stage 1 --stop_stage 3 --asr_exp "${bb1}" --emo_config "${full}"
