@@ -54,3 +54,15 @@ def test_decodes_with_the_recipes_ctc_decoding_config(trained):
     wav = sorted((data_root / "mini_an4" / "an4" / "wav" / "an4test_clstk").rglob("*.sph"))[0]
     hyps = s2t(torch.from_numpy(audio.load(wav)))
     assert len(hyps) == 1 and isinstance(hyps[0][0], str)
+
+
+def test_scratch_ablation_has_backbone_1s_encoder():
+    """The demo's "without ASR pretraining" row differs from the full model only by the weights."""
+    dropouts = {"dropout_rate", "positional_dropout_rate", "attention_dropout_rate"}
+    scratch = yaml.safe_load((RECIPE / "conf" / "train_emo_qieemo_scratch_so762.yaml").read_text())
+    backbone = yaml.safe_load(CONFIGS["efficient_conformer"].read_text())
+    assert scratch["encoder"] == backbone["encoder"]
+    for conf in (scratch["encoder_conf"], backbone["encoder_conf"]):
+        for key in dropouts:
+            conf.pop(key, None)
+    assert scratch["encoder_conf"] == backbone["encoder_conf"]

@@ -13,6 +13,7 @@ Usage (from a recipe dir): ``python -m pyscripts.asr_pilots --pilot base exp/asr
 """
 
 import argparse
+import datetime
 import re
 import sys
 from pathlib import Path
@@ -23,15 +24,19 @@ from pyscripts.kaldi_dir import DataDirError, write_lines
 EPOCH_LINE = re.compile(r"(\d+)epoch results: .*?\[valid\] (.*?)(?:, \[|$)")
 
 
-def reporter_history(checkpoint: Path) -> Dict[int, Dict[str, float]]:
-    """Epoch -> validation averages from the trainer's reporter, read as data (no pickled code)."""
+def reporter_history(checkpoint: Path, part: str = "valid") -> Dict[int, Dict[str, float]]:
+    """Epoch -> averages of one part ("train" or "valid") from the trainer's reporter, read as
+    data (no pickled code); durations in seconds."""
     from espnet_qieemo.utils.weights import read_state_dict  # torch only when a checkpoint is read
 
     stats = read_state_dict(checkpoint)["reporter"]["stats"]
-    return {
-        int(epoch): {k: float(v) for k, v in values.get("valid", {}).items() if isinstance(v, (int, float))}
-        for epoch, values in stats.items()
-    }
+    return {int(epoch): number_values(values.get(part, {})) for epoch, values in stats.items()}
+
+
+def number_values(values: Dict[str, object]) -> Dict[str, float]:
+    numbers = {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+    numbers.update({k: v.total_seconds() for k, v in values.items() if isinstance(v, datetime.timedelta)})
+    return numbers
 
 
 def pilot_history(exp_dir: Path) -> Dict[int, Dict[str, float]]:
