@@ -27,9 +27,8 @@ BACKBONES = {
 }
 LABELS = ["N", "F", "W", "T"]  # EmoDB letters: neutral, happiness, anger, sadness
 TRAIN_PER_CLASS, VALID_PER_CLASS, VALID_SPEAKER = 8, 2, "16"
-EPOCHS = 10
-# The gated CMA form (the default) starts as an even mix of E and O, so fitting takes longer.
-FIT_EPOCHS = 16
+# The gated CMA form (the default) starts as an even mix of E and O, so it fits more slowly.
+EPOCHS = 16
 
 
 def write_subset(wav_dir: Path, out: Path, per_class, valid: bool) -> Path:
@@ -135,7 +134,7 @@ def test_full_model_from_asr_checkpoint_fits_the_subset(emodb_subset, asr_exp, t
             "--asr_init",
             str(asr.dir),
             "--max_epoch",
-            str(FIT_EPOCHS),
+            str(EPOCHS),
             "--specaug",
             "none",
             "--model_conf",
