@@ -158,7 +158,8 @@ def loss_and_gradients(model, device) -> Tuple[torch.Tensor, Dict[str, torch.Ten
     model.to(device).zero_grad()
     loss = model(batch.to(device), lens.to(device), torch.tensor([1, 0, 2], device=device))[0]
     loss.backward()
-    grads = {n: p.grad.cpu() for n, p in model.named_parameters() if p.grad is not None}
+    # a copy: moving the model later moves a CPU gradient tensor in place, under the caller's feet
+    grads = {n: p.grad.to("cpu", copy=True) for n, p in model.named_parameters() if p.grad is not None}
     return loss.detach().cpu(), grads
 
 

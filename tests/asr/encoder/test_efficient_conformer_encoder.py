@@ -168,7 +168,9 @@ def test_cuda_bf16_autocast_forward_of_paper_size_encoder_is_finite_and_near_fp3
         want, want_lens, _ = encoder(feats, lens)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             got, got_lens, _ = encoder(feats, lens)
-    assert got.dtype == torch.bfloat16 and torch.isfinite(got).all()
+    # CUDA's autocast runs the closing LayerNorm in fp32, so the output dtype says nothing: the
+    # blocks ran in bf16 when the output differs from fp32's
+    assert torch.isfinite(got).all() and not torch.equal(got.float(), want)
     assert got_lens.tolist() == want_lens.tolist()
     # bf16 keeps 8 bits of mantissa: about 1 % off after 12 blocks (1.1 % on the CPU's autocast)
     assert (got.float() - want).norm() / want.norm() < 0.05
