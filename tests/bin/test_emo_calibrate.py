@@ -30,7 +30,10 @@ def test_fitted_temperature_is_stored_reported_and_applied(calibrated_model, shi
     temperature = stored["temperature"]
     assert cal.TEMPERATURE_BOUNDS[0] < temperature < cal.TEMPERATURE_BOUNDS[1] and abs(temperature - 1.0) > 0.05
     assert stored["fitted_on"] == str(calibrated_model.data_dir) and stored["utterances"] == 20
-    assert stored["nll_after"] < stored["nll_before"] and stored["ece_after"] < stored["ece_before"]
+    # The fit minimises NLL on these clips; ECE is only reported (on 20 clips it need not fall: that
+    # it does on miscalibrated logits is tests/emo/test_calibration.py's job).
+    assert stored["nll_after"] < stored["nll_before"]
+    assert 0.0 <= stored["ece_after"] <= 1.0 and 0.0 <= stored["ece_before"] <= 1.0
     assert f"temperature: {temperature:.4f}" in calibrated_model.report
     assert f"| {calibrated_model.data_dir} (fitted) | 20 |" in calibrated_model.report
     with zipfile.ZipFile(calibrated_model.packed) as zf:
